@@ -1,0 +1,35 @@
+"""newsclf: fine-tune transformer encoders for text classification, AG News out of the box.
+
+    from newsclf import TrainConfig, train, Classifier
+    result = train(TrainConfig(name="demo"))
+    Classifier.from_pretrained(result.run_dir / "best_model").predict(["Stocks rally"])
+
+Importing newsclf is cheap: torch and transformers load when a function first needs them.
+"""
+
+from newsclf.config import TrainConfig
+from newsclf.data import LoadedData, load_data
+from newsclf.errors import ConfigError, DataError, ModelError, NewsclfError, RunExistsError
+from newsclf.evaluate import compute_metrics, evaluate
+from newsclf.predict import Classifier, Inference, Prediction
+from newsclf.train import RunResult, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Classifier",
+    "ConfigError",
+    "DataError",
+    "Inference",
+    "LoadedData",
+    "ModelError",
+    "NewsclfError",
+    "Prediction",
+    "RunExistsError",
+    "RunResult",
+    "TrainConfig",
+    "compute_metrics",
+    "evaluate",
+    "load_data",
+    "train",
+]

@@ -1,0 +1,25 @@
+"""The errors newsclf raises for bad input. The CLI prints their message without a traceback."""
+
+
+class NewsclfError(ValueError):
+    """Bad input: the message says what was received, what was expected, and how to fix it."""
+
+
+class ConfigError(NewsclfError):
+    """A config value is out of range or inconsistent."""
+
+
+class DataError(NewsclfError):
+    """The data cannot be used as given."""
+
+
+class ModelError(NewsclfError):
+    """A model cannot be found or loaded."""
+
+
+class HubUnreachableError(NewsclfError):
+    """A Hub id was given but the Hub cannot be reached (offline, or HF_HUB_OFFLINE set)."""
+
+
+class RunExistsError(NewsclfError):
+    """The output directory already holds a run."""

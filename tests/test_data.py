@@ -1,0 +1,193 @@
+import gzip
+import time
+
+import pytest
+
+from conftest import synthetic_rows, write_csv
+from newsclf import DataError, TrainConfig, load_data
+from newsclf.data import AG_NEWS_LABELS, tokenize
+from newsclf.errors import HubUnreachableError
+
+
+def cfg(data, **kw) -> TrainConfig:
+    return TrainConfig(data=str(data), **kw).validate()
+
+
+def test_bundled_ag_news_splits_and_names():
+    data = load_data(TrainConfig())
+    assert data.label_names == AG_NEWS_LABELS
+    sizes = {s: len(ds) for s, ds in data.splits.items()}
+    assert sizes == {"train": 4500, "validation": 500, "test": 7600}
+    summary = data.summary()
+    assert summary["splits"]["test"]["class_counts"] == {n: 1900 for n in AG_NEWS_LABELS}
+    # The original test CSV counts classes from 1; the first row is Business (3) -> id 2.
+    assert data.splits["test"][0]["label"] == 2
+    assert data.splits["test"][0]["text"].startswith("Fears for T N pension after talks")
+
+
+def test_validation_is_stratified_seeded_and_disjoint_from_test():
+    data = load_data(TrainConfig())
+    train, val, test = (data.splits[s] for s in ("train", "validation", "test"))
+    counts = data.summary()["splits"]
+    for name in AG_NEWS_LABELS:
+        share_train = counts["train"]["class_counts"][name] / len(train)
+        share_val = counts["validation"]["class_counts"][name] / len(val)
+        assert abs(share_train - share_val) < 0.01
+    assert not set(val["text"]) & set(test["text"])
+    assert not set(val["text"]) & set(train["text"])
+    assert load_data(TrainConfig()).splits["validation"]["text"] == val["text"]
+    assert load_data(TrainConfig(seed=1)).splits["validation"]["text"] != val["text"]
+
+
+def test_subsampling_is_stratified_and_seeded():
+    data = load_data(TrainConfig(max_train_samples=400, max_test_samples=200))
+    assert len(data.splits["train"]) == 400
+    assert data.summary()["splits"]["test"]["class_counts"] == {n: 50 for n in AG_NEWS_LABELS}
+
+
+def test_original_ag_news_csv_without_header_is_one_based(tmp_path):
+    rows = [(i % 4 + 1, f"title {i}", f"description {i}") for i in range(40)]
+    write_csv(tmp_path / "train.csv", rows, header=None)
+    write_csv(tmp_path / "test.csv", rows[:8], header=None)
+    (tmp_path / "classes.txt").write_text("World\nSports\nBusiness\nSci/Tech\n")
+    data = load_data(cfg(tmp_path))
+    assert data.label_names == AG_NEWS_LABELS
+    first = data.splits["test"][0]
+    assert first == {"text": "title 0 description 0", "label": 0}
+
+
+def test_string_labels_sorted_unless_names_given(tmp_path):
+    rows = [(t, n) for t, n in synthetic_rows(40)]
+    write_csv(tmp_path / "train.csv", rows)
+    write_csv(tmp_path / "test.csv", rows[:8])
+    data = load_data(cfg(tmp_path))
+    assert data.label_names == sorted({n for _, n in rows})
+    order = ["World", "Sports", "Business", "Sci/Tech"]
+    data = load_data(cfg(tmp_path, label_names=order))
+    assert data.label_names == order
+    assert [order[i] for i in data.splits["test"]["label"]] == [n for _, n in rows[:8]]
+
+
+def test_integer_labels_without_names_keep_their_values(tmp_path):
+    rows = [(f"text {i}", i % 3 + 1) for i in range(30)]
+    write_csv(tmp_path / "train.csv", rows)
+    write_csv(tmp_path / "test.csv", rows[:6])
+    data = load_data(cfg(tmp_path))
+    assert data.label_names == ["1", "2", "3"]
+    assert data.splits["test"]["label"] == [0, 1, 2, 0, 1, 2]
+
+
+def test_jsonl_and_explicit_columns(tmp_path):
+    import json
+
+    lines = [json.dumps({"headline": t, "body": "x", "topic": n}) for t, n in synthetic_rows(20)]
+    (tmp_path / "train.jsonl").write_text("\n".join(lines))
+    data = load_data(
+        cfg(
+            tmp_path / "train.jsonl",
+            test_data=str(tmp_path / "train.jsonl"),
+            text_column="headline,body",
+            label_column="topic",
+        )
+    )
+    assert data.splits["test"][0]["text"].endswith(" x")
+
+
+def test_missing_columns_list_what_was_found(tmp_path):
+    write_csv(tmp_path / "train.csv", synthetic_rows(20), header=("body", "label"))
+    with pytest.raises(DataError, match=r"found columns \['body', 'label'\]"):
+        load_data(cfg(tmp_path / "train.csv", test_data=str(tmp_path / "train.csv")))
+    with pytest.raises(DataError, match="Label column 'topic'.*found columns"):
+        load_data(
+            cfg(
+                tmp_path / "train.csv",
+                test_data=str(tmp_path / "train.csv"),
+                text_column="body",
+                label_column="topic",
+            )
+        )
+
+
+def test_empty_dataset_and_single_class(tmp_path):
+    (tmp_path / "empty.csv").write_text("text,label\n")
+    with pytest.raises(DataError, match="no rows"):
+        load_data(cfg(tmp_path / "empty.csv"))
+    write_csv(tmp_path / "one.csv", [(f"text {i}", "Sports") for i in range(20)])
+    with pytest.raises(DataError, match="single class"):
+        load_data(cfg(tmp_path / "one.csv", test_data=str(tmp_path / "one.csv")))
+
+
+def test_unknown_test_labels_are_refused(tmp_path):
+    write_csv(tmp_path / "train.csv", synthetic_rows(20))
+    write_csv(tmp_path / "test.csv", [("a text", "Weather")])
+    with pytest.raises(DataError, match=r"Labels \['Weather'\] in the test split"):
+        load_data(cfg(tmp_path / "train.csv", test_data=str(tmp_path / "test.csv")))
+
+
+def test_blank_texts_are_skipped_and_counted(tmp_path):
+    rows = synthetic_rows(20) + [("   ", "Sports"), ("", "World")]
+    write_csv(tmp_path / "train.csv", rows)
+    data = load_data(cfg(tmp_path / "train.csv", test_data=str(tmp_path / "train.csv")))
+    assert data.skipped_empty["train"] == 2
+    assert len(data.splits["train"]) + len(data.splits["validation"]) == 20
+
+
+def test_undecodable_bytes_name_the_fix(tmp_path):
+    rows = b"".join(b"text %d,World\nother %d,Sports\n" % (i, i) for i in range(5))
+    (tmp_path / "bad.csv").write_bytes(b"text,label\ncaf\xe9 news,World\n" + rows)
+    with pytest.raises(DataError, match="not valid utf-8.*--encoding"):
+        load_data(cfg(tmp_path / "bad.csv"))
+    data = load_data(
+        cfg(
+            tmp_path / "bad.csv",
+            test_data=str(tmp_path / "bad.csv"),
+            encoding="latin-1",
+        )
+    )
+    assert "café news" in data.splits["test"]["text"]
+
+
+def test_gzip_csv_and_unknown_suffix(tmp_path):
+    with gzip.open(tmp_path / "train.csv.gz", "wt") as fh:
+        fh.write("text,label\n" + "\n".join(f"{t},{n}" for t, n in synthetic_rows(20)))
+    assert (
+        len(
+            load_data(
+                cfg(tmp_path / "train.csv.gz", test_data=str(tmp_path / "train.csv.gz"))
+            ).splits["test"]
+        )
+        == 20
+    )
+    (tmp_path / "data.xlsx").write_text("x")
+    with pytest.raises(DataError, match="unknown file type"):
+        load_data(cfg(tmp_path / "data.xlsx"))
+
+
+def test_hub_id_offline_fails_fast_naming_local_options(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(HubUnreachableError, match="--data ag_news"):
+        load_data(cfg("fancyzhx/ag_news"))
+    assert time.perf_counter() - start < 5
+
+
+def test_hub_id_unreachable_fails_fast(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    start = time.perf_counter()
+    with pytest.raises(HubUnreachableError, match="unreachable"):
+        load_data(cfg("fancyzhx/ag_news"))
+    assert time.perf_counter() - start < 5
+
+
+def test_misspelt_source_is_explained():
+    with pytest.raises(DataError, match="neither a bundled dataset"):
+        load_data(cfg("agnews"))
+
+
+def test_tokenize_truncates_and_records_lengths(tokenizer):
+    data = load_data(TrainConfig(max_train_samples=64, max_test_samples=16, max_eval_samples=16))
+    out = tokenize(data.splits, tokenizer, max_length=24)
+    assert max(out["train"]["length"]) <= 24
+    assert {"input_ids", "attention_mask", "label", "length"} <= set(out["train"].column_names)
+    assert "text" not in out["train"].column_names
