@@ -294,8 +294,9 @@ def render_report(
         resources.files("newsclf").joinpath("templates/report.html").read_text(encoding="utf-8")
     )
     return template.substitute(
-        title=esc(f"newsclf run report: {run_dir.name}"),
-        run_name=esc(run_dir.name),
+        # config.name, not run_dir.name: train writes into a staging directory, then renames it.
+        title=esc(f"newsclf run report: {config.name}"),
+        run_name=esc(config.name),
         subtitle=esc(
             f"model {config.model} · data {config.data} · {len(names)} classes · seed {config.seed}"
         ),
