@@ -221,6 +221,19 @@ def test_write_visuals_writes_every_file(tmp_path):
     assert not re.search(r"<(script|link)[^>]+(src|href)=", page)  # ... not loaded from a CDN
 
 
+def test_a_failing_picture_does_not_fail_the_run(tmp_path, monkeypatch, caplog):
+    data, inference, config = synthetic_run(tmp_path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("t-SNE exploded")
+
+    monkeypatch.setattr(visualize, "tsne_3d", broken)
+    written = visualize.write_visuals(tmp_path, data, inference, config)
+    assert "embeddings_tsne3d.html" not in {p.name for p in written}
+    assert {"training_progress.png", "report.html"} <= {p.name for p in written}
+    assert "t-SNE exploded" in caplog.text and "newsclf embed" in caplog.text
+
+
 def test_report_holds_every_section_in_one_file(tmp_path):
     data, inference, config = synthetic_run(tmp_path)
     visualize.write_visuals(tmp_path, data, inference, config)

@@ -428,29 +428,48 @@ def write_visuals(run_dir: Path, data: Any, test_inference: Any, config: TrainCo
     from newsclf.report import write_report
 
     run_dir = Path(run_dir)
-    test = data.splits["test"]
     names = list(data.label_names)
-    true_ids = np.asarray(test["label"])
+    true_ids = np.asarray(data.splits["test"]["label"])
     pred_ids = np.asarray(test_inference.predicted)
-    written = [plot_training_progress(run_dir)]
-    written.append(_confusion_from_ids(run_dir, true_ids, pred_ids, names))
-    if test_inference.embeddings is None or len(test) < 5:
-        log.warning("No test embeddings, or under 5 test rows: skipped the t-SNE page.")
-    else:
-        rows = stratified_indices(true_ids, DEFAULT_MAX_POINTS, seed=config.seed)
-        texts = test.select(rows.tolist())["text"]
-        written += write_tsne(
-            run_dir,
-            np.asarray(test_inference.embeddings)[rows],
-            labels=[names[i] for i in true_ids[rows]],
-            predicted=[names[i] for i in pred_ids[rows]],
-            texts=texts,
-            label_names=names,
-            rows=rows,
-            seed=config.seed,
-        )
-    written += write_report(run_dir, data=data, config=config)
+    steps = [
+        ("plot", lambda: [plot_training_progress(run_dir)]),
+        ("plot", lambda: [_confusion_from_ids(run_dir, true_ids, pred_ids, names)]),
+        ("embed", lambda: _tsne_of_test(run_dir, data, test_inference, config.seed)),
+        ("report", lambda: write_report(run_dir, data=data, config=config)),
+    ]
+    written: list[Path] = []
+    for command, step in steps:
+        try:
+            written += step()
+        except Exception as err:
+            # The model is trained and saved by now, and train discards the whole run directory
+            # on an error: a picture that fails must not cost the run. Say how to redo it.
+            log.warning(
+                "Could not write a picture (%s: %s); the run is kept. Retry with "
+                "`newsclf %s %s`.", type(err).__name__, err, command, config.run_dir,
+            )  # fmt: skip
     return written
+
+
+def _tsne_of_test(run_dir: Path, data: Any, inference: Any, seed: int) -> list[Path]:
+    """The t-SNE page of (a stratified sample of) the test split, from embeddings already made."""
+    test, names = data.splits["test"], list(data.label_names)
+    if inference.embeddings is None or len(test) < 5:
+        log.warning("No test embeddings, or under 5 test rows: skipped the t-SNE page.")
+        return []
+    true_ids = np.asarray(test["label"])
+    pred_ids = np.asarray(inference.predicted)
+    rows = stratified_indices(true_ids, DEFAULT_MAX_POINTS, seed=seed)
+    return write_tsne(
+        run_dir,
+        np.asarray(inference.embeddings)[rows],
+        labels=[names[i] for i in true_ids[rows]],
+        predicted=[names[i] for i in pred_ids[rows]],
+        texts=test.select(rows.tolist())["text"],
+        label_names=names,
+        rows=rows,
+        seed=seed,
+    )
 
 
 def _confusion_from_ids(
