@@ -10,6 +10,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,18 +71,34 @@ def train(cfg: TrainConfig) -> RunResult:
 
 
 def fit(
-    cfg: TrainConfig, model: Any, tokenizer: Any, train_set: Any, data: LoadedData, run_dir: Path
+    cfg: TrainConfig,
+    model: Any,
+    tokenizer: Any,
+    train_set: Any,
+    data: LoadedData,
+    run_dir: Path,
+    on_epoch: Callable[[int, dict], bool] | None = None,
 ) -> dict:
-    """The epoch loop. Saves the best epoch by validation accuracy to `run_dir/best_model`."""
+    """The epoch loop. Saves the best epoch by validation accuracy to `run_dir/best_model`.
+
+    `on_epoch(epoch, history)`, if given, runs after each epoch's checkpoint; returning True
+    stops training (the benchmark scores the saved model there).
+    """
     import torch
     from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
     from tqdm.auto import tqdm
     from transformers import get_scheduler
 
     from newsclf.evaluate import compute_metrics
     from newsclf.predict import autocast_dtype, infer_texts
 
-    accelerator = Accelerator(mixed_precision=_mixed_precision(cfg))
+    _enable_tf32()
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(cfg),
+        # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
+        dataloader_config=DataLoaderConfiguration(non_blocking=True),
+    )
     loader = _train_loader(cfg, tokenizer, train_set)
     optimizer = _adamw(model, cfg)
     steps = cfg.epochs * len(loader)
@@ -93,7 +110,7 @@ def fit(
     )
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     if cfg.compile:
-        model = torch.compile(model, dynamic=True)
+        model = _compile(model)
     eval_dtype = autocast_dtype(cfg.precision, accelerator.device)
     val = data.splits["validation"]
     history: dict[str, Any] = {"best_epoch": 0, "epochs": []}
@@ -113,7 +130,7 @@ def fit(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             loss_sum += loss.detach()
-            if step % 25 == 0:
+            if step % 25 == 0 and not bar.disable:  # .item() waits for the GPU: only for the bar
                 bar.set_postfix(loss=f"{loss_sum.item() / step:.4f}")
         train_loss = loss_sum.item() / len(loader)
         logits, _ = infer_texts(
@@ -123,6 +140,7 @@ def fit(
             batch_size=cfg.eval_batch_size,
             max_length=cfg.max_length,
             dtype=eval_dtype,
+            pad_to_multiple_of=_pad_multiple(cfg),
             progress=not _quiet(cfg),
         )
         labels = torch.tensor(val["label"])
@@ -145,6 +163,8 @@ def fit(
             _save_checkpoint(accelerator.unwrap_model(model), tokenizer, run_dir / "best_model")
         _write_json(run_dir / "history.json", history)
         _say(_epoch_line(row, improved))
+        if on_epoch is not None and on_epoch(epoch, history):
+            break
     return history
 
 
@@ -170,7 +190,7 @@ def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any) -> Any:
         train_set.remove_columns(["length"]),
         batch_size=cfg.batch_size,
         sampler=sampler,
-        collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8),
+        collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=_pad_multiple(cfg)),
         num_workers=cfg.num_workers,
         pin_memory=torch.cuda.is_available(),
     )
@@ -190,12 +210,38 @@ def _adamw(model: Any, cfg: TrainConfig) -> Any:
 
 
 def _mixed_precision(cfg: TrainConfig) -> str:
+    """Accelerate's mixed_precision for cfg.precision; 'auto' is bf16 where the chip has it."""
     import torch
 
+    from newsclf.predict import autocast_dtype
+
     if cfg.precision == "auto":
-        cuda = torch.cuda.is_available()
-        return "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return "bf16" if autocast_dtype("auto", device) is not None else "no"
     return {"fp32": "no"}.get(cfg.precision, cfg.precision)
+
+
+def _pad_multiple(cfg: TrainConfig) -> int:
+    """Pad to a multiple of 8 (tensor-core friendly); compiled runs pad to 32 so that the
+    sequence lengths fall into a few buckets (32, 64, 96, 128) and compile once per bucket."""
+    return 32 if cfg.compile else 8
+
+
+def _compile(model: Any) -> Any:
+    """torch.compile with static shapes: bucketed padding keeps the shape count small."""
+    import torch
+
+    # One graph per (bucket, batch size, train/eval mode): more than the default limit of 8.
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    return torch.compile(model, dynamic=False)
+
+
+def _enable_tf32() -> None:
+    """fp32 matmuls (the optimizer's master weights, any fp32 run) on TF32 tensor cores."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")
 
 
 def _save_checkpoint(model: Any, tokenizer: Any, target: Path) -> None:

@@ -1,0 +1,580 @@
+"""A tutorial-style fine-tuning loop against newsclf's, in one process, on the same model and texts.
+
+    python benchmarks/bench_speed.py                  # CPU: 4,500 train rows, the 7,600 test rows
+    python benchmarks/bench_speed.py --device cuda    # the same on a GPU
+    python benchmarks/bench_speed.py --quick          # smoke test on small subsets
+
+Training: each loop trains epoch by epoch and saves its model after every epoch; the saved model
+is then scored on the test split with the same scorer for both loops, with the clock paused
+(scoring is excluded from both clocks). A loop stops once a saved model reaches --target
+accuracy, or at its last epoch. Time to target = the clock when that model was saved,
+counted from loading the model (tokenizing, training and saving included).
+
+Inference, all on the model newsclf's loop saved: `transformers.pipeline("text-classification")`
+with its default batch size, the tutorial-style loop (fp32, batch 64, unsorted), and newsclf's
+Classifier (length-sorted batches; fp32 and the default precision, and int8 when asked).
+
+Writes a JSON file (default benchmarks/results/<device>-<date>.json) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+# Dense bf16 tensor-core peak from the vendors' spec sheets, TFLOP/s; CPUs: unknown (None).
+PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 PCIe": 756.0,
+               "H100 NVL": 835.0, "A100": 312.0, "L4": 121.0, "A10G": 70.0}  # fmt: skip
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--model", default=None, help="model name or dir (default: newsclf's)")
+    p.add_argument("--target", type=float, default=0.89, help="test accuracy to reach")
+    p.add_argument("--tutorial-epochs", type=int, default=3, help="the tutorial loop's schedule")
+    p.add_argument("--train-rows", type=int, default=None, help="subsample train (stratified)")
+    p.add_argument("--test-rows", type=int, default=None, help="subsample test (stratified)")
+    p.add_argument("--score-precision", default="fp32", help="precision of the test scorer")
+    p.add_argument("--int8", action="store_true", help="also time dynamic int8 inference (CPU)")
+    p.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="newsclf TrainConfig overrides"
+    )
+    p.add_argument("--skip", nargs="*", default=[], help="phases to skip, e.g. infer_pipeline")
+    p.add_argument("--quick", action="store_true", help="small subsets, one epoch each")
+    p.add_argument("--out", type=Path, default=None, help="JSON output path")
+    p.add_argument("--workdir", type=Path, default=None, help="where models are saved")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.train_rows, args.test_rows, args.tutorial_epochs = 64, 64, 1
+        args.set = ["epochs=1", "max_eval_samples=32", *args.set]
+    return args
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+class Clock:
+    """Wall time with pauses, so that test scoring is left out of time-to-target."""
+
+    def __init__(self, sync: Callable[[], None]) -> None:
+        self.sync, self.paused, self.start = sync, 0.0, time.perf_counter()
+
+    def now(self) -> float:
+        self.sync()
+        return time.perf_counter() - self.start - self.paused
+
+    def excluded(self, fn: Callable[[], Any]) -> Any:
+        self.sync()
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.paused += time.perf_counter() - t0
+
+
+class Memory:
+    """Peak memory of one phase: GPU allocations on CUDA; on the CPU the process's peak RSS,
+    reset between phases through /proc/self/clear_refs (Linux) so each phase has its own peak."""
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+
+    def reset(self) -> float:
+        import torch
+
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        with contextlib.suppress(OSError, AttributeError):  # glibc: give freed heap back
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        # Not Linux: the peak stays the process's peak so far.
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+        return _rss_mib()
+
+    def peak(self) -> dict[str, float]:
+        import torch
+
+        out = {"rss_peak_mib": _peak_rss_mib()}
+        if self.device.type == "cuda":
+            out["gpu_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return out
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def _peak_rss_mib() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def padded_tokens(lengths: list[int], batches: list[list[int]], multiple: int = 1) -> int:
+    """Tokens the model computes on: every row padded to its batch's longest (rounded up)."""
+    total = 0
+    for rows in batches:
+        longest = max(lengths[i] for i in rows)
+        total += len(rows) * (-(-longest // multiple) * multiple)
+    return total
+
+
+def chunks(order: list[int], size: int) -> list[list[int]]:
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def throughput(
+    rows: int, real_tokens: int, computed_tokens: int, seconds: float, flops_per_token: float
+) -> dict[str, Any]:
+    """samples/s, tokens/s (real and padded) and achieved TFLOP/s on the padded tokens."""
+    return {
+        "seconds": round(seconds, 2),
+        "samples_per_s": round(rows / seconds, 1),
+        "tokens_per_s": round(real_tokens / seconds, 1),
+        "padded_tokens_per_s": round(computed_tokens / seconds, 1),
+        "padding_share": round(1 - real_tokens / computed_tokens, 3) if computed_tokens else None,
+        "tflops": round(flops_per_token * computed_tokens / seconds / 1e12, 4),
+    }
+
+
+def matmul_params(model: Any) -> int:
+    """Parameters outside embedding tables: the ones a token multiplies through."""
+    import torch
+
+    skip = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    return sum(p.numel() for p in model.parameters() if id(p) not in skip)
+
+
+# --- the two training loops ---------------------------------------------------------------
+
+
+def tutorial_train(ctx: dict, scorer: Callable[[Path], float]) -> dict[str, Any]:
+    """The loop most AG News fine-tuning tutorials write: fp32, batch 16, shuffled batches
+    padded by DataCollatorWithPadding, AdamW 5e-5 with a linear schedule, loss.item() per step."""
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        get_scheduler,
+    )
+
+    device, names, epochs = ctx["device"], ctx["label_names"], ctx["args"].tutorial_epochs
+    clock = Clock(ctx["sync"])
+    tokenizer = AutoTokenizer.from_pretrained(ctx["model_path"])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        ctx["model_path"], num_labels=len(names), id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)}, dtype=torch.float32,
+    ).to(device)  # fmt: skip
+    train = ctx["train"].map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=ctx["max_length"]),
+        batched=True,
+    )
+    train = train.remove_columns(["text"]).rename_column("label", "labels")
+    train.set_format("torch")
+    torch.manual_seed(ctx["seed"])
+    loader = DataLoader(
+        train, shuffle=True, batch_size=16, collate_fn=DataCollatorWithPadding(tokenizer)
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    scheduler = get_scheduler("linear", optimizer, 0, epochs * len(loader))
+    fpt = 6 * matmul_params(model)
+    rows, reached, train_s, real, computed = [], None, 0.0, 0, 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        t0, running = clock.now(), 0.0
+        for batch in loader:
+            real += int(batch["attention_mask"].sum())  # CPU tensors: no device sync
+            computed += batch["input_ids"].numel()
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = model(**batch).loss
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            running += loss.item()
+        train_s += clock.now() - t0
+        target = ctx["workdir"] / f"tutorial-epoch{epoch}"
+        model.save_pretrained(target)
+        tokenizer.save_pretrained(target)
+        saved_at = clock.now()
+        accuracy = clock.excluded(lambda t=target: scorer(t))
+        rows.append(_epoch_row(epoch, saved_at, accuracy, running / len(loader)))
+        if accuracy >= ctx["args"].target:
+            reached = rows[-1]
+            break
+    n = len(rows) * len(ctx["train"])
+    return {
+        "recipe": "fp32, batch 16, shuffled, DataCollatorWithPadding, AdamW 5e-5 linear, "
+        f"{epochs}-epoch schedule, loss.item() every step",
+        "epochs": rows,
+        "time_to_target_s": reached["saved_at_s"] if reached else None,
+        "train": throughput(n, real, computed, train_s, fpt),
+    }
+
+
+def newsclf_train(ctx: dict, scorer: Callable[[Path], float]) -> dict[str, Any]:
+    """newsclf's own loop (`newsclf.train.fit`) with the default config unless --set."""
+    from newsclf.data import tokenize
+    from newsclf.model import build_model, load_tokenizer
+    from newsclf.train import _pad_multiple, _train_loader, fit
+
+    cfg, data = ctx["cfg"], ctx["data"]
+    clock = Clock(ctx["sync"])
+    tokenizer = load_tokenizer(cfg.model)
+    model = build_model(cfg.model, data.label_names)
+    train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
+    run_dir = ctx["workdir"] / "newsclf-run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+
+    def on_epoch(epoch: int, history: dict) -> bool:
+        saved_at = clock.now()
+        accuracy = clock.excluded(lambda: scorer(run_dir / "best_model"))
+        row = _epoch_row(epoch, saved_at, accuracy, history["epochs"][-1]["train_loss"])
+        rows.append({**row, "best_epoch_by_val": history["best_epoch"]})
+        return accuracy >= ctx["args"].target
+
+    fpt = 6 * matmul_params(model)
+    history = fit(cfg, model, tokenizer, train_set, data, run_dir, on_epoch=on_epoch)
+    seconds = sum(row["seconds"] for row in history["epochs"])
+    lengths = list(train_set["length"])
+    batches = [b for _ in rows for b in _train_loader(cfg, tokenizer, train_set).batch_sampler]
+    reached = next((r for r in rows if r["test_accuracy"] >= ctx["args"].target), None)
+    ctx["newsclf_model"] = run_dir / "best_model"
+    return {
+        "recipe": f"newsclf fit: precision {cfg.precision} ({_resolved_precision(cfg)}), "
+        f"batch {cfg.batch_size}, lr {cfg.learning_rate}, group_by_length {cfg.group_by_length}, "
+        f"{cfg.epochs}-epoch schedule, compile {cfg.compile}",
+        "epochs": rows,
+        "time_to_target_s": reached["saved_at_s"] if reached else None,
+        # Epoch seconds from history.json: validation and checkpointing included.
+        "train": throughput(
+            len(rows) * len(lengths),
+            len(rows) * sum(lengths),
+            padded_tokens(lengths, batches, _pad_multiple(cfg)),
+            seconds,
+            fpt,
+        ),
+    }
+
+
+def _resolved_precision(cfg: Any) -> str:
+    from newsclf.train import _mixed_precision
+
+    return {"no": "fp32"}.get(_mixed_precision(cfg), _mixed_precision(cfg))
+
+
+def _epoch_row(epoch: int, saved_at: float, accuracy: float, loss: float) -> dict[str, Any]:
+    print(f"  epoch {epoch}: saved at {saved_at:.1f}s, test accuracy {accuracy:.4f}", flush=True)
+    return {
+        "epoch": epoch,
+        "saved_at_s": round(saved_at, 2),
+        "test_accuracy": round(accuracy, 5),
+        "train_loss": round(loss, 5),
+    }
+
+
+# --- inference ----------------------------------------------------------------------------
+
+
+def infer_pipeline(ctx: dict) -> dict[str, Any]:
+    """transformers.pipeline("text-classification") with its default batch size (1: one
+    forward pass per text, so no padding), truncating like newsclf so the inputs match."""
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=str(ctx["newsclf_model"]), device=ctx["device"])
+    texts = ctx["test_texts"]
+    t0 = time.perf_counter()
+    out = pipe(texts, truncation=True, max_length=ctx["max_length"])
+    ctx["sync"]()
+    seconds = time.perf_counter() - t0
+    label2id = pipe.model.config.label2id
+    predicted = [label2id[row["label"]] for row in out]
+    batches = [[i] for i in range(len(texts))]
+    return _infer_result(ctx, predicted, seconds, batches, 1, "pipeline, default batch_size")
+
+
+def infer_tutorial(ctx: dict) -> dict[str, Any]:
+    """The tutorial's evaluation loop: fp32, batch 64 in dataset order, padded per batch."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path, device, texts = ctx["newsclf_model"], ctx["device"], ctx["test_texts"]
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
+    model.to(device).eval()
+    predicted = []
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for start in range(0, len(texts), 64):
+            enc = tokenizer(
+                texts[start : start + 64], padding=True, truncation=True,
+                max_length=ctx["max_length"], return_tensors="pt",
+            ).to(device)  # fmt: skip
+            predicted.append(model(**enc).logits.argmax(-1).cpu())
+    seconds = time.perf_counter() - t0
+    batches = chunks(list(range(len(texts))), 64)
+    predicted = torch.cat(predicted).tolist()
+    return _infer_result(ctx, predicted, seconds, batches, 1, "fp32, batch 64, unsorted")
+
+
+def infer_newsclf(ctx: dict, precision: str, int8: bool = False) -> dict[str, Any]:
+    """newsclf's Classifier: tokenized once, length-sorted batches, optional bf16/int8."""
+    import numpy as np
+
+    from newsclf.predict import Classifier
+
+    clf = Classifier.from_pretrained(ctx["newsclf_model"], precision=precision)
+    if int8:
+        clf = _quantized(clf)
+    texts, batch = ctx["test_texts"], ctx["cfg"].eval_batch_size
+    t0 = time.perf_counter()
+    predicted = clf.infer(texts, batch_size=batch).predicted.tolist()
+    ctx["sync"]()
+    seconds = time.perf_counter() - t0
+    order = np.argsort(ctx["test_lengths"], kind="stable").tolist()
+    dtype = "int8 dynamic" if int8 else str(clf.dtype or "fp32").replace("torch.", "")
+    setting = f"{dtype}, batch {batch}, length-sorted"
+    return _infer_result(ctx, predicted, seconds, chunks(order, batch), 8, setting)
+
+
+def _quantized(clf: Any) -> Any:
+    import torch
+
+    clf.model = torch.ao.quantization.quantize_dynamic(clf.model, {torch.nn.Linear}, torch.qint8)
+    clf.dtype = None  # int8 kernels take fp32 activations
+    return clf
+
+
+def _infer_result(
+    ctx: dict, predicted: list[int], seconds: float, batches: list, multiple: int, setting: str
+) -> dict[str, Any]:
+    lengths, labels = ctx["test_lengths"], ctx["test_labels"]
+    ctx.setdefault("predictions", {})[setting] = predicted
+    accuracy = sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(labels)
+    return {
+        "setting": setting,
+        "test_accuracy": round(accuracy, 5),
+        **throughput(
+            len(lengths),
+            sum(lengths),
+            padded_tokens(lengths, batches, multiple),
+            seconds,
+            2 * ctx["matmul_params"],
+        ),
+    }
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def setup(args: argparse.Namespace) -> dict[str, Any]:
+    """Config, data, device and the shared test scorer."""
+    import tempfile
+
+    import torch
+    import yaml
+
+    from newsclf.config import TrainConfig
+    from newsclf.data import load_data
+    from newsclf.model import load_tokenizer, resolve_model
+
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: no CUDA device is visible to PyTorch.")
+    overrides = dict(kv.split("=", 1) for kv in args.set)
+    overrides = {k: yaml.safe_load(v) for k, v in overrides.items()}
+    if args.model:
+        overrides["model"] = args.model
+    cfg = TrainConfig(
+        quiet=True, visuals=False, max_train_samples=args.train_rows,
+        max_test_samples=args.test_rows, **overrides,
+    ).validate()  # fmt: skip
+    data = load_data(cfg)
+    device = torch.device(args.device)
+    test = data.splits["test"]
+    tokenizer = load_tokenizer(cfg.model)
+    lengths = [len(ids) for ids in tokenizer(list(test["text"]), truncation=True,
+                                             max_length=cfg.max_length)["input_ids"]]  # fmt: skip
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="newsclf-bench-"))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    return {
+        "args": args, "cfg": cfg, "data": data, "device": device, "sync": sync,
+        "label_names": data.label_names, "train": data.splits["train"], "seed": cfg.seed,
+        "model_path": resolve_model(cfg.model), "max_length": cfg.max_length,
+        "test_texts": list(test["text"]), "test_labels": list(test["label"]),
+        "test_lengths": lengths, "workdir": workdir,
+    }  # fmt: skip
+
+
+def make_scorer(ctx: dict) -> Callable[[Path], float]:
+    """Test accuracy of a saved model, the same scorer for both loops."""
+    from newsclf.predict import Classifier
+
+    def score(model_dir: Path) -> float:
+        clf = Classifier.from_pretrained(model_dir, precision=ctx["args"].score_precision)
+        predicted = clf.infer(ctx["test_texts"], batch_size=256).predicted
+        return float((predicted == ctx["test_labels"]).mean())
+
+    return score
+
+
+def run_phases(ctx: dict) -> dict[str, Any]:
+    from accelerate.utils import set_seed
+
+    args, memory, scorer = ctx["args"], Memory(ctx["device"]), make_scorer(ctx)
+    phases: dict[str, Callable[[], dict]] = {
+        "train_tutorial": lambda: tutorial_train(ctx, scorer),
+        "train_newsclf": lambda: newsclf_train(ctx, scorer),
+        "infer_pipeline": lambda: infer_pipeline(ctx),
+        "infer_tutorial": lambda: infer_tutorial(ctx),
+        "infer_newsclf_fp32": lambda: infer_newsclf(ctx, "fp32"),
+        "infer_newsclf": lambda: infer_newsclf(ctx, ctx["cfg"].precision),
+    }
+    if args.int8 and ctx["device"].type == "cpu":
+        phases["infer_newsclf_int8"] = lambda: infer_newsclf(ctx, "fp32", int8=True)
+    results = {}
+    for name, phase in phases.items():
+        if name in args.skip:
+            continue
+        print(f"{name} ...", flush=True)
+        set_seed(ctx["seed"])
+        rss_start = memory.reset()
+        results[name] = {**phase(), "rss_start_mib": rss_start, **memory.peak()}
+        if name == "train_newsclf":
+            ctx["matmul_params"] = _matmul_params_of(ctx["newsclf_model"])
+    return results
+
+
+def _matmul_params_of(path: Path) -> int:
+    from transformers import AutoModelForSequenceClassification
+
+    return matmul_params(AutoModelForSequenceClassification.from_pretrained(path))
+
+
+def summarize(ctx: dict, results: dict) -> dict[str, Any]:
+    """The ratios the targets are about, and prediction agreement with the pipeline."""
+    peak = _device_peak(ctx["device"])
+    for row in results.values():
+        for part in (row, row.get("train", {})):
+            if "tflops" in part:
+                part["share_of_peak"] = round(part["tflops"] / peak, 4) if peak else None
+    preds, summary = ctx.get("predictions", {}), {"device_peak_tflops": peak}
+    reference = preds.get("pipeline, default batch_size")
+    if reference:
+        for setting, predicted in preds.items():
+            same = sum(a == b for a, b in zip(predicted, reference, strict=True))
+            summary.setdefault("agreement_with_pipeline", {})[setting] = round(
+                same / len(reference), 5
+            )
+    tut, new = results.get("train_tutorial"), results.get("train_newsclf")
+    if tut and new and tut["time_to_target_s"] and new["time_to_target_s"]:
+        summary["time_to_target_ratio"] = round(
+            new["time_to_target_s"] / tut["time_to_target_s"], 3
+        )
+    if tut and new:
+        summary["train_speedup"] = round(
+            new["train"]["samples_per_s"] / tut["train"]["samples_per_s"], 2
+        )
+    for base in ("infer_pipeline", "infer_tutorial"):
+        for fast in ("infer_newsclf", "infer_newsclf_fp32", "infer_newsclf_int8"):
+            if base in results and fast in results:
+                ratio = results[fast]["samples_per_s"] / results[base]["samples_per_s"]
+                summary[f"{fast}_vs_{base.removeprefix('infer_')}"] = round(ratio, 2)
+    return summary
+
+
+def _device_peak(device: Any) -> float | None:
+    import torch
+
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+
+
+def machine(device: Any) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), platform.processor(),
+    )  # fmt: skip
+    info = {
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "transformers": transformers.__version__,
+        "python": platform.python_version(), "loadavg_start": os.getloadavg(),
+    }  # fmt: skip
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def print_table(report: dict) -> None:
+    head = "| phase | setting | samples/s | tokens/s | TFLOP/s | test acc | peak RSS MiB | time to target s |"
+    print("\n" + head + "\n" + "|---" * 8 + "|")
+    for name, row in report["phases"].items():
+        part = row.get("train", row)
+        acc = row.get("test_accuracy") or (
+            row["epochs"][-1]["test_accuracy"] if "epochs" in row else ""
+        )
+        print(
+            f"| {name} | {row.get('setting', row.get('recipe', ''))[:60]} | {part['samples_per_s']} "
+            f"| {part['tokens_per_s']} | {part['tflops']} | {acc} | {row['rss_peak_mib']} "
+            f"| {row.get('time_to_target_s', '')} |"
+        )
+    print("\n" + json.dumps(report["summary"], indent=2))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    ctx = setup(args)
+    info = machine(ctx["device"])
+    started = time.perf_counter()
+    results = run_phases(ctx)
+    info["loadavg_end"] = os.getloadavg()
+    info["benchmark_seconds"] = round(time.perf_counter() - started, 1)
+    report = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python benchmarks/bench_speed.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "device": ctx["device"].type, "quick": args.quick, "target_accuracy": args.target,
+        "train_rows": len(ctx["train"]), "test_rows": len(ctx["test_texts"]),
+        "machine": info, "phases": results, "summary": summarize(ctx, results),
+    }  # fmt: skip
+    out = args.out or HERE / "results" / f"{ctx['device'].type}-{dt.date.today()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print_table(report)
+    print(f"\nwrote {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""The speed path: length-grouped batches, sorted inference, reduced precision, the benchmark."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from newsclf.predict import Classifier, infer_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _padding_share(loader) -> float:
+    real = padded = 0
+    for batch in loader:
+        real += int(batch["attention_mask"].sum())
+        padded += batch["input_ids"].numel()
+    return 1 - real / padded
+
+
+def test_length_grouped_batches_pad_less_than_random(tmp_path, tiny_bert_dir, tokenizer):
+    from newsclf.data import load_data, tokenize
+    from newsclf.train import _train_loader
+
+    cfg = tiny_config(tiny_bert_dir, tmp_path, max_train_samples=640, max_length=128)
+    train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)
+    grouped = _padding_share(_train_loader(cfg, tokenizer, train_set))
+    random = _padding_share(
+        _train_loader(
+            cfg.__class__(**{**cfg.to_dict(), "group_by_length": False}), tokenizer, train_set
+        )
+    )
+    assert grouped < 0.5 * random, (grouped, random)
+    batches = list(_train_loader(cfg, tokenizer, train_set))
+    assert sum(len(b["labels"]) for b in batches) == len(train_set)  # every row, once
+
+
+def test_sorted_inference_keeps_input_order(tiny_bert_dir):
+    clf = Classifier.from_pretrained(tiny_bert_dir, device="cpu")
+    texts = ["short", "a much longer text " * 12, "medium length text here", "x " * 40, "ok"]
+    batched, _ = infer_texts(clf.model, clf.tokenizer, texts, batch_size=2)
+    one_by_one = np.concatenate(
+        [infer_texts(clf.model, clf.tokenizer, [t], batch_size=1)[0] for t in texts]
+    )
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-4)
+
+
+@pytest.mark.skipif(
+    not __import__("torch").backends.mkldnn.is_available(), reason="bf16 CPU kernels need oneDNN"
+)
+def test_bf16_inference_agrees_with_fp32(tiny_run):
+    texts = [f"Stocks rally as oil prices fall, day {i}" for i in range(8)] + [
+        "Federer wins the final",
+        "New chip doubles battery life",
+    ]
+    fp32 = Classifier.from_pretrained(tiny_run.run_dir, device="cpu", precision="fp32")
+    bf16 = Classifier.from_pretrained(tiny_run.run_dir, device="cpu", precision="bf16")
+    p32, p16 = fp32.infer(texts).probabilities, bf16.infer(texts).probabilities
+    assert np.abs(p32 - p16).max() < 0.03  # bf16 keeps 8 bits of mantissa
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    import torch
+
+    from newsclf import predict
+    from newsclf.config import TrainConfig
+    from newsclf.train import _mixed_precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: True)
+    assert predict.autocast_dtype("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: False)
+    assert predict.autocast_dtype("auto", cpu) is None
+    assert predict.autocast_dtype("fp32", cpu) is None
+    if not torch.cuda.is_available():
+        assert _mixed_precision(TrainConfig(precision="auto")) == "no"
+    assert _mixed_precision(TrainConfig(precision="fp32")) == "no"
+
+
+def test_compile_pads_to_shape_buckets():
+    from newsclf.config import TrainConfig
+    from newsclf.train import _pad_multiple
+
+    assert _pad_multiple(TrainConfig()) == 8
+    assert _pad_multiple(TrainConfig(compile=True)) == 32
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_speed", ROOT / "benchmarks/bench_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_helpers_count_padding():
+    bench = _bench()
+    lengths = [3, 5, 9, 2]
+    assert bench.padded_tokens(lengths, [[0, 1], [2, 3]]) == 2 * 5 + 2 * 9
+    assert bench.padded_tokens(lengths, [[0, 1], [2, 3]], multiple=8) == 2 * 8 + 2 * 16
+    assert bench.chunks([0, 1, 2, 3, 4], 2) == [[0, 1], [2, 3], [4]]
+
+
+def test_benchmark_quick_mode_runs_both_loops_and_writes_json(tmp_path, tiny_bert_dir):
+    out = tmp_path / "bench.json"
+    argv = ["--quick", "--model", str(tiny_bert_dir), "--out", str(out)]
+    _bench().main([*argv, "--workdir", str(tmp_path / "work"), "--int8"])
+    report = json.loads(out.read_text())
+    phases = report["phases"]
+    assert {"train_tutorial", "train_newsclf", "infer_pipeline", "infer_newsclf"} <= set(phases)
+    for name in ("train_tutorial", "train_newsclf"):
+        assert phases[name]["train"]["samples_per_s"] > 0
+        assert phases[name]["epochs"][0]["test_accuracy"] >= 0
+    assert phases["infer_newsclf"]["rss_peak_mib"] > 0
+    agreement = report["summary"]["agreement_with_pipeline"]
+    assert agreement["fp32, batch 128, length-sorted"] == 1.0  # same model, same predictions
+    assert report["summary"]["infer_newsclf_vs_pipeline"] > 0
+
+
+@pytest.mark.gpu
+def test_gpu_path_trains_with_bf16_and_compile(tmp_path, tiny_bert_dir):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from newsclf import train
+    from newsclf.train import _mixed_precision
+
+    cfg = tiny_config(tiny_bert_dir, tmp_path, compile=True, precision="auto")
+    assert _mixed_precision(cfg) == ("bf16" if torch.cuda.is_bf16_supported() else "no")
+    result = train(cfg)
+    assert result.test_metrics["num_samples"] == 80
