@@ -162,8 +162,9 @@ def comparison_section(
         gain = metrics["accuracy"] - baseline["accuracy"]
         ratio = train_seconds / max(baseline["train_seconds"], 1e-3)
         out += (
-            f'<p class="verdict">The transformer is <b>{gain * 100:+.1f} accuracy points</b> '
-            f"against the baseline, for <b>{ratio:,.0f}×</b> its training time. "
+            f'<p class="verdict">The transformer is <b>{abs(gain) * 100:.1f} accuracy points '
+            f"{'better' if gain >= 0 else 'worse'}</b> than the baseline, for "
+            f"<b>{ratio:,.0f}×</b> its training time. "
             f"Both were trained on the same {baseline['train_rows']:,} rows and scored on the same "
             f"{baseline['test_rows']:,} test rows (baseline vocabulary: {baseline['features']:,} "
             "features). Training time of the transformer: the sum of its epoch times in "

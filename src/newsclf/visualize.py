@@ -118,6 +118,7 @@ def training_progress_figure(history: dict[str, Any]) -> Figure:
     )
     ax_acc.set(xlabel="epoch", ylabel="score", title="Validation")
     for ax in (ax_loss, ax_acc):
+        ax.margins(x=0.05, y=0.12)  # room for the best-epoch star at the top edge
         ax.axvline(best, color="crimson", linestyle=":", linewidth=1)
         ax.set_xticks(x)
         ax.grid(alpha=0.3)
@@ -339,7 +340,7 @@ def _tsne_trace(
     # that shows as an empty box without an emoji font (as in headless Chromium).
     marker = {"size": 4, "symbol": "circle", "color": color, "opacity": 0.8}
     if not correct:
-        marker.update(size=8, symbol="diamond", opacity=1.0, line={"color": "black", "width": 1})
+        marker.update(size=6, symbol="diamond", opacity=1.0, line={"color": "black", "width": 1})
     return go.Scatter3d(
         x=[r["x"] for r in points],
         y=[r["y"] for r in points],
