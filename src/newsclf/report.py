@@ -195,7 +195,7 @@ def _num(x: float | None, fmt: str = "{:.4f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
-def test_section(
+def metrics_section(
     run_dir: Path, metrics: dict[str, Any] | None, baseline: dict[str, Any] | None
 ) -> str:
     if metrics is None:
@@ -303,7 +303,7 @@ def render_report(
         ),
         comparison=comparison_section(history, metrics, baseline, config.model),
         history=history_section(run_dir, history),
-        test=test_section(run_dir, metrics, baseline),
+        test=metrics_section(run_dir, metrics, baseline),
         tsne=tsne_section(run_dir, names),
         samples=samples_section(metrics, pipeline, names),
         data=data_section(data),
