@@ -107,6 +107,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from newsclf.evaluate import evaluate, format_report
 
+    _quiet_loading()
     metrics = evaluate(args.path, args.data, args.split, args.output, args.batch_size, args.quiet)
     print(format_report(metrics))
     print(f"written to {metrics['written_to']}")
@@ -142,6 +143,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise NewsclfError(
             "no text to classify: pass TEXT arguments, --file FILE, or pipe lines on stdin."
         )
+    _quiet_loading()
     classifier = Classifier.from_pretrained(args.model)
     for text, pred in zip(texts, classifier.predict(texts, batch_size=args.batch_size), strict=True):
         if args.json:
@@ -150,6 +152,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             probs = "  ".join(f"{k} {v:.3f}" for k, v in pred.probabilities.items())
             print(f"{pred.label}\t{pred.score:.3f}\t[{probs}]\t{text}")
     return 0
+
+
+def _quiet_loading() -> None:
+    """transformers draws a progress bar for loading weights; in a one-shot command it is noise."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
 
 
 def _visual_parsers(sub: argparse._SubParsersAction) -> None:
