@@ -210,7 +210,8 @@ def test_write_visuals_writes_every_file(tmp_path):
 
     with open(tmp_path / "embeddings_tsne3d.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0])[:7] == ["row", "x", "y", "z", "label", "predicted", "correct"]
+    assert list(rows[0])[:8] == ["split", "row", "x", "y", "z", "label", "predicted", "correct"]
+    assert {r["split"] for r in rows} == {"test"}
     assert len(rows) == 60
     wrong = {int(r["row"]) for r in rows if r["correct"] == "False"}
     assert wrong == set(range(0, 60, 7))
@@ -297,6 +298,10 @@ def test_plot_embed_and_report_commands_on_a_real_run(tiny_run_copy):
         "training_progress.png",
         "confusion_matrix.png",
     ]
+    html_path = visualize.embed_run(run, split="validation", max_points=20)
+    with open(run / "embeddings_tsne3d.csv", newline="") as f:
+        assert {r["split"] for r in csv.DictReader(f)} == {"validation"}
+    assert " validation texts" in html_path.read_text()[-20_000:]
     html_path = visualize.embed_run(run, split="test", max_points=40)
     assert html_path == run / "embeddings_tsne3d.html"
     with open(run / "embeddings_tsne3d.csv", newline="") as f:

@@ -34,7 +34,7 @@ TSNE_CSV = "embeddings_tsne3d.csv"
 PROGRESS_TITLE = "Model Training Progress"
 CONFUSION_TITLE = "Confusion Matrix"
 TSNE_TITLE = "3D t-SNE Visualization of Embeddings"
-TSNE_COLUMNS = ("row", "x", "y", "z", "label", "predicted", "correct", "text")
+TSNE_COLUMNS = ("split", "row", "x", "y", "z", "label", "predicted", "correct", "text")
 DEFAULT_MAX_POINTS = 2000
 
 
@@ -258,10 +258,12 @@ def tsne_rows(
     labels: Sequence[str],
     predicted: Sequence[str],
     texts: Sequence[str],
+    split: str = "test",
 ) -> list[dict[str, Any]]:
-    """The records of embeddings_tsne3d.csv, one per point."""
+    """The records of embeddings_tsne3d.csv, one per point; `row` indexes the split."""
     return [
         {
+            "split": split,
             "row": int(r),
             "x": float(c[0]),
             "y": float(c[1]),
@@ -302,6 +304,11 @@ def _hover_text(text: str) -> str:
     return "<br>".join([*lines, line])
 
 
+def split_of(records: list[dict[str, Any]]) -> str:
+    """The split the points come from ("test" for CSVs written before the column existed)."""
+    return (records[0].get("split") or "test") if records else "test"
+
+
 def tsne_figure(records: list[dict[str, Any]], label_names: Sequence[str]) -> PlotlyFigure:
     """One colour per true class; misclassified points drawn as larger outlined diamonds."""
     import plotly.graph_objects as go
@@ -320,7 +327,7 @@ def tsne_figure(records: list[dict[str, Any]], label_names: Sequence[str]) -> Pl
                 shown = True
     fig.update_layout(
         title={
-            "text": f"{TSNE_TITLE}<br><sup>{len(records)} texts · ● correct · "
+            "text": f"{TSNE_TITLE}<br><sup>{len(records)} {split_of(records)} texts · ● correct · "
             f"◆ misclassified ({wrong}) · hover a point for its text</sup>"
         },
         scene={"xaxis_title": "t-SNE 1", "yaxis_title": "t-SNE 2", "zaxis_title": "t-SNE 3"},
@@ -367,12 +374,13 @@ def write_tsne(
     label_names: Sequence[str],
     rows: Sequence[int] | None = None,
     seed: int = 42,
+    split: str = "test",
 ) -> list[Path]:
     """Run t-SNE on already-sampled points; write the self-contained page and the CSV."""
     run_dir = Path(run_dir)
     rows = range(len(texts)) if rows is None else rows
     coords = tsne_3d(embeddings, seed=seed)
-    records = tsne_rows(coords, rows, labels, predicted, texts)
+    records = tsne_rows(coords, rows, labels, predicted, texts, split=split)
     csv_path = write_tsne_csv(run_dir / TSNE_CSV, records)
     html_path = run_dir / TSNE_HTML
     # include_plotlyjs=True inlines plotly.js (~4.7 MB): the page must work with no network.
@@ -413,6 +421,7 @@ def embed_run(run_dir: Path, split: str = "test", max_points: int = DEFAULT_MAX_
         label_names=data.label_names,
         rows=rows,
         seed=cfg.seed,
+        split=split,
     )
     return written[0]
 
