@@ -7,7 +7,7 @@ import pytest
 
 from newsclf.cli import main
 
-COMMANDS = ["train", "evaluate", "predict", "plot", "embed", "report"]
+COMMANDS = ["train", "evaluate", "predict", "plot", "embed", "report", "serve"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(sub)
     _predict_parser(sub)
     _visual_parsers(sub)
+    _serve_parser(sub)
     return parser
 
 
@@ -145,7 +146,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         )
     _quiet_loading()
     classifier = Classifier.from_pretrained(args.model)
-    for text, pred in zip(texts, classifier.predict(texts, batch_size=args.batch_size), strict=True):
+    for text, pred in zip(
+        texts, classifier.predict(texts, batch_size=args.batch_size), strict=True
+    ):
         if args.json:
             print(json.dumps({"text": text, **pred.to_dict()}))
         else:
@@ -195,6 +198,27 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from newsclf.visualize import report_run
 
     print(f"wrote {report_run(args.run)}")
+    return 0
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve a model over HTTP (POST /predict)",
+        description="Serve a model with FastAPI: GET /health, GET /labels, "
+        'POST /predict {"texts": [...]}. Interactive docs at /docs.',
+    )
+    p.add_argument("model", metavar="MODEL_DIR", help="a run's best_model/ (or the run dir)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from newsclf.serve import serve
+
+    _quiet_loading()
+    serve(args.model, host=args.host, port=args.port)
     return 0
 
 
