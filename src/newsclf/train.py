@@ -173,11 +173,11 @@ def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any) -> Any:
 
     Grouping keeps the batch order random (LengthGroupedSampler sorts within random
     mega-batches), so the gradient noise stays, but padding, which on AG News is about half
-    of a randomly drawn batch, mostly goes.
+    of a randomly drawn batch, mostly goes. Each batch is cut from pre-padded tensors in one
+    indexing operation rather than collated row by row in Python.
     """
     import torch
-    from torch.utils.data import DataLoader, RandomSampler
-    from transformers import DataCollatorWithPadding
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -186,14 +186,54 @@ def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any) -> Any:
         sampler = LengthGroupedSampler(cfg.batch_size, lengths=lengths, generator=generator)
     else:
         sampler = RandomSampler(train_set, generator=generator)
+    rows = PaddedRows(train_set, tokenizer.pad_token_id or 0, _pad_multiple(cfg))
     return DataLoader(
-        train_set.remove_columns(["length"]),
-        batch_size=cfg.batch_size,
-        sampler=sampler,
-        collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=_pad_multiple(cfg)),
+        range(len(rows)),  # the loader hands row ids to `rows.collate`, which cuts the batch
+        batch_sampler=BatchSampler(sampler, cfg.batch_size, drop_last=False),
+        collate_fn=rows.collate,
         num_workers=cfg.num_workers,
         pin_memory=torch.cuda.is_available(),
     )
+
+
+class PaddedRows:
+    """A tokenized split held as right-padded tensors; `collate(row_ids)` is a whole batch,
+    cut to its longest row rounded up to `multiple` (what DataCollatorWithPadding would give)."""
+
+    def __init__(self, dataset: Any, pad_id: int, multiple: int) -> None:
+        import torch
+
+        self.lengths = torch.tensor(list(dataset["length"]))
+        self.multiple = multiple
+        longest = int(self.lengths.max()) if len(dataset) else 1
+        width = -(-longest // multiple) * multiple
+        self.columns = {}
+        for name in ("input_ids", "token_type_ids", "attention_mask"):
+            if name in dataset.column_names:
+                fill = pad_id if name == "input_ids" else 0
+                self.columns[name] = _pad_rows(dataset[name], width, fill)
+        self.labels = torch.tensor(list(dataset["label"]))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def collate(self, rows: list[int]) -> dict[str, Any]:
+        import torch
+
+        index = torch.as_tensor(rows)
+        width = -(-int(self.lengths[index].max()) // self.multiple) * self.multiple
+        batch = {name: col[index, :width] for name, col in self.columns.items()}
+        batch["labels"] = self.labels[index]
+        return batch
+
+
+def _pad_rows(rows: list[list[int]], width: int, fill: int) -> Any:
+    import torch
+
+    out = torch.full((len(rows), width), fill, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
 
 
 def _adamw(model: Any, cfg: TrainConfig) -> Any:
