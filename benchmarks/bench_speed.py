@@ -48,11 +48,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tutorial-epochs", type=int, default=3, help="the tutorial loop's schedule")
     p.add_argument("--train-rows", type=int, default=None, help="subsample train (stratified)")
     p.add_argument("--test-rows", type=int, default=None, help="subsample test (stratified)")
+    p.add_argument("--infer-rows", type=int, default=None, help="test rows for inference timing")
     p.add_argument("--score-precision", default="fp32", help="precision of the test scorer")
     p.add_argument("--int8", action="store_true", help="also time dynamic int8 inference (CPU)")
     p.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="newsclf TrainConfig overrides"
     )
+    p.add_argument(
+        "--also", nargs="*", default=[], metavar="K=V[,K=V]",
+        help="extra newsclf training runs with these overrides, e.g. epochs=1",
+    )  # fmt: skip
     p.add_argument("--skip", nargs="*", default=[], help="phases to skip, e.g. infer_pipeline")
     p.add_argument("--quick", action="store_true", help="small subsets, one epoch each")
     p.add_argument("--out", type=Path, default=None, help="JSON output path")
@@ -156,7 +161,7 @@ def throughput(
         "tokens_per_s": round(real_tokens / seconds, 1),
         "padded_tokens_per_s": round(computed_tokens / seconds, 1),
         "padding_share": round(1 - real_tokens / computed_tokens, 3) if computed_tokens else None,
-        "tflops": round(flops_per_token * computed_tokens / seconds / 1e12, 4),
+        "tflops": float(f"{flops_per_token * computed_tokens / seconds / 1e12:.4g}"),
     }
 
 
@@ -237,18 +242,24 @@ def tutorial_train(ctx: dict, scorer: Callable[[Path], float]) -> dict[str, Any]
     }
 
 
-def newsclf_train(ctx: dict, scorer: Callable[[Path], float]) -> dict[str, Any]:
-    """newsclf's own loop (`newsclf.train.fit`) with the default config unless --set."""
+def newsclf_train(
+    ctx: dict, scorer: Callable[[Path], float], overrides: dict | None = None
+) -> dict[str, Any]:
+    """newsclf's own loop (`newsclf.train.fit`): the default config, or with --set/--also."""
+    import dataclasses
+
     from newsclf.data import tokenize
     from newsclf.model import build_model, load_tokenizer
     from newsclf.train import _train_loader, fit
 
-    cfg, data = ctx["cfg"], ctx["data"]
+    cfg, data = dataclasses.replace(ctx["cfg"], **(overrides or {})).validate(), ctx["data"]
     clock = Clock(ctx["sync"])
     tokenizer = load_tokenizer(cfg.model)
     model = build_model(cfg.model, data.label_names)
     train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
-    run_dir = ctx["workdir"] / "newsclf-run"
+    run_dir = ctx["workdir"] / (
+        "newsclf-run" + "-".join(f"{k}{v}" for k, v in (overrides or {}).items())
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
 
@@ -266,7 +277,8 @@ def newsclf_train(ctx: dict, scorer: Callable[[Path], float]) -> dict[str, Any]:
     # The padded tokens of one epoch of the same sampler (every epoch pads about the same).
     per_epoch = sum(b["input_ids"].numel() for b in _train_loader(cfg, tokenizer, train_set))
     reached = next((r for r in rows if r["test_accuracy"] >= ctx["args"].target), None)
-    ctx["newsclf_model"] = run_dir / "best_model"
+    if not overrides:
+        ctx["newsclf_model"] = run_dir / "best_model"
     return {
         "recipe": f"newsclf fit: precision {cfg.precision} ({_resolved_precision(cfg)}), "
         f"batch {cfg.batch_size}, lr {cfg.learning_rate}, group_by_length {cfg.group_by_length}, "
@@ -309,7 +321,7 @@ def infer_pipeline(ctx: dict) -> dict[str, Any]:
     from transformers import pipeline
 
     pipe = pipeline("text-classification", model=str(ctx["newsclf_model"]), device=ctx["device"])
-    texts = ctx["test_texts"]
+    texts = ctx["infer_texts"]
     t0 = time.perf_counter()
     out = pipe(texts, truncation=True, max_length=ctx["max_length"])
     ctx["sync"]()
@@ -325,7 +337,7 @@ def infer_tutorial(ctx: dict) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    path, device, texts = ctx["newsclf_model"], ctx["device"], ctx["test_texts"]
+    path, device, texts = ctx["newsclf_model"], ctx["device"], ctx["infer_texts"]
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
     model.to(device).eval()
@@ -353,12 +365,12 @@ def infer_newsclf(ctx: dict, precision: str, int8: bool = False) -> dict[str, An
     clf = Classifier.from_pretrained(ctx["newsclf_model"], precision=precision)
     if int8:
         clf = _quantized(clf)
-    texts, batch = ctx["test_texts"], ctx["cfg"].eval_batch_size
+    texts, batch = ctx["infer_texts"], ctx["cfg"].eval_batch_size
     t0 = time.perf_counter()
     predicted = clf.infer(texts, batch_size=batch).predicted.tolist()
     ctx["sync"]()
     seconds = time.perf_counter() - t0
-    order = np.argsort(ctx["test_lengths"], kind="stable").tolist()
+    order = np.argsort(ctx["infer_lengths"], kind="stable").tolist()
     dtype = "int8 dynamic" if int8 else str(clf.dtype or "fp32").replace("torch.", "")
     setting = f"{dtype}, batch {batch}, length-sorted"
     return _infer_result(ctx, predicted, seconds, chunks(order, batch), 8, setting)
@@ -375,7 +387,7 @@ def _quantized(clf: Any) -> Any:
 def _infer_result(
     ctx: dict, predicted: list[int], seconds: float, batches: list, multiple: int, setting: str
 ) -> dict[str, Any]:
-    lengths, labels = ctx["test_lengths"], ctx["test_labels"]
+    lengths, labels = ctx["infer_lengths"], ctx["infer_labels"]
     ctx.setdefault("predictions", {})[setting] = predicted
     accuracy = sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(labels)
     return {
@@ -398,8 +410,8 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
     """Config, data, device and the shared test scorer."""
     import tempfile
 
+    import numpy as np
     import torch
-    import yaml
 
     from newsclf.config import TrainConfig
     from newsclf.data import load_data
@@ -409,8 +421,7 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device is visible to PyTorch.")
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    overrides = {k: yaml.safe_load(v) for k, v in overrides.items()}
+    overrides = _pairs(args.set)
     if args.model:
         overrides["model"] = args.model
     cfg = TrainConfig(
@@ -421,7 +432,10 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device)
     test = data.splits["test"]
     tokenizer = load_tokenizer(cfg.model)
-    lengths = [len(ids) for ids in tokenizer(list(test["text"]), truncation=True,
+    texts, labels = list(test["text"]), list(test["label"])
+    rows = _infer_rows(len(texts), args.infer_rows, cfg.seed)
+    infer_texts = [texts[i] for i in rows]
+    lengths = [len(ids) for ids in tokenizer(infer_texts, truncation=True,
                                              max_length=cfg.max_length)["input_ids"]]  # fmt: skip
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="newsclf-bench-"))
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -429,9 +443,26 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
         "args": args, "cfg": cfg, "data": data, "device": device, "sync": sync,
         "label_names": data.label_names, "train": data.splits["train"], "seed": cfg.seed,
         "model_path": resolve_model(cfg.model), "max_length": cfg.max_length,
-        "test_texts": list(test["text"]), "test_labels": list(test["label"]),
-        "test_lengths": lengths, "workdir": workdir,
+        "test_texts": texts, "test_labels": np.array(labels), "infer_texts": infer_texts,
+        "infer_labels": [labels[i] for i in rows], "infer_lengths": lengths, "workdir": workdir,
     }  # fmt: skip
+
+
+def _pairs(items: list[str]) -> dict[str, Any]:
+    """["epochs=1", "lr=1e-4,batch_size=64"] -> {"epochs": 1, "lr": 1e-4, "batch_size": 64}"""
+    import yaml
+
+    pairs = [kv.split("=", 1) for item in items for kv in item.split(",") if kv]
+    return {k: yaml.safe_load(v) for k, v in pairs}
+
+
+def _infer_rows(total: int, wanted: int | None, seed: int) -> list[int]:
+    """All test rows, or a seeded random subset of them, in their original order."""
+    import numpy as np
+
+    if not wanted or wanted >= total:
+        return list(range(total))
+    return sorted(np.random.default_rng(seed).choice(total, wanted, replace=False).tolist())
 
 
 def make_scorer(ctx: dict) -> Callable[[Path], float]:
@@ -453,6 +484,10 @@ def run_phases(ctx: dict) -> dict[str, Any]:
     phases: dict[str, Callable[[], dict]] = {
         "train_tutorial": lambda: tutorial_train(ctx, scorer),
         "train_newsclf": lambda: newsclf_train(ctx, scorer),
+        **{
+            f"train_newsclf[{also}]": lambda also=also: newsclf_train(ctx, scorer, _pairs([also]))
+            for also in args.also
+        },
         "infer_pipeline": lambda: infer_pipeline(ctx),
         "infer_tutorial": lambda: infer_tutorial(ctx),
         "infer_newsclf_fp32": lambda: infer_newsclf(ctx, "fp32"),
@@ -494,15 +529,16 @@ def summarize(ctx: dict, results: dict) -> dict[str, Any]:
             summary.setdefault("agreement_with_pipeline", {})[setting] = round(
                 same / len(reference), 5
             )
-    tut, new = results.get("train_tutorial"), results.get("train_newsclf")
-    if tut and new and tut["time_to_target_s"] and new["time_to_target_s"]:
-        summary["time_to_target_ratio"] = round(
-            new["time_to_target_s"] / tut["time_to_target_s"], 3
-        )
-    if tut and new:
-        summary["train_speedup"] = round(
-            new["train"]["samples_per_s"] / tut["train"]["samples_per_s"], 2
-        )
+    tut = results.get("train_tutorial")
+    for name, new in results.items():
+        if not tut or not name.startswith("train_newsclf"):
+            continue
+        suffix = name.removeprefix("train_newsclf")
+        if tut["time_to_target_s"] and new["time_to_target_s"]:
+            ratio = new["time_to_target_s"] / tut["time_to_target_s"]
+            summary[f"time_to_target_ratio{suffix}"] = round(ratio, 3)
+        speedup = new["train"]["samples_per_s"] / tut["train"]["samples_per_s"]
+        summary[f"train_speedup{suffix}"] = round(speedup, 2)
     for base in ("infer_pipeline", "infer_tutorial"):
         for fast in ("infer_newsclf", "infer_newsclf_fp32", "infer_newsclf_int8"):
             if base in results and fast in results:
@@ -567,6 +603,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": "python benchmarks/bench_speed.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "device": ctx["device"].type, "quick": args.quick, "target_accuracy": args.target,
         "train_rows": len(ctx["train"]), "test_rows": len(ctx["test_texts"]),
+        "inference_rows": len(ctx["infer_texts"]),
         "machine": info, "phases": results, "summary": summarize(ctx, results),
     }  # fmt: skip
     out = args.out or HERE / "results" / f"{ctx['device'].type}-{dt.date.today()}.json"

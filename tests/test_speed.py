@@ -1,5 +1,6 @@
 """The speed path: length-grouped batches, sorted inference, reduced precision, the benchmark."""
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -29,13 +30,28 @@ def test_length_grouped_batches_pad_less_than_random(tmp_path, tiny_bert_dir, to
     train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)
     grouped = _padding_share(_train_loader(cfg, tokenizer, train_set))
     random = _padding_share(
-        _train_loader(
-            cfg.__class__(**{**cfg.to_dict(), "group_by_length": False}), tokenizer, train_set
-        )
+        _train_loader(dataclasses.replace(cfg, group_by_length=False), tokenizer, train_set)
     )
     assert grouped < 0.5 * random, (grouped, random)
     batches = list(_train_loader(cfg, tokenizer, train_set))
     assert sum(len(b["labels"]) for b in batches) == len(train_set)  # every row, once
+
+
+def test_padded_rows_batch_equals_the_collator(tmp_path, tiny_bert_dir, tokenizer):
+    from transformers import DataCollatorWithPadding
+
+    from newsclf.data import load_data, tokenize
+    from newsclf.train import PaddedRows
+
+    cfg = tiny_config(tiny_bert_dir, tmp_path, max_train_samples=64, max_length=128)
+    train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)
+    rows = [5, 0, 17, 33]
+    ours = PaddedRows(train_set, tokenizer.pad_token_id, 8).collate(rows)
+    features = [train_set.remove_columns(["length"])[i] for i in rows]
+    theirs = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)(features)
+    assert set(ours) == set(theirs)
+    for name in theirs:
+        assert ours[name].tolist() == theirs[name].tolist(), name
 
 
 def test_sorted_inference_keeps_input_order(tiny_bert_dir):
