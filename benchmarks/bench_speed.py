@@ -62,6 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small subsets, one epoch each")
     p.add_argument("--out", type=Path, default=None, help="JSON output path")
     p.add_argument("--workdir", type=Path, default=None, help="where models are saved")
+    p.add_argument(
+        "--trained", type=Path, default=None,
+        help="a saved model for the inference phases when train_newsclf is skipped",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.quick:
         args.train_rows, args.test_rows, args.tutorial_epochs = 64, 64, 1
@@ -360,12 +364,13 @@ def infer_newsclf(ctx: dict, precision: str, int8: bool = False) -> dict[str, An
     """newsclf's Classifier: tokenized once, length-sorted batches, optional bf16/int8."""
     import numpy as np
 
-    from newsclf.predict import Classifier
+    from newsclf.predict import Classifier, default_batch_size
 
-    clf = Classifier.from_pretrained(ctx["newsclf_model"], precision=precision)
+    device = str(ctx["device"])
+    clf = Classifier.from_pretrained(ctx["newsclf_model"], device=device, precision=precision)
     if int8:
         clf = _quantized(clf)
-    texts, batch = ctx["infer_texts"], ctx["cfg"].eval_batch_size
+    texts, batch = ctx["infer_texts"], default_batch_size(ctx["device"])
     t0 = time.perf_counter()
     predicted = clf.infer(texts, batch_size=batch).predicted.tolist()
     ctx["sync"]()
@@ -470,8 +475,10 @@ def make_scorer(ctx: dict) -> Callable[[Path], float]:
     from newsclf.predict import Classifier
 
     def score(model_dir: Path) -> float:
-        clf = Classifier.from_pretrained(model_dir, precision=ctx["args"].score_precision)
-        predicted = clf.infer(ctx["test_texts"], batch_size=256).predicted
+        clf = Classifier.from_pretrained(
+            model_dir, device=str(ctx["device"]), precision=ctx["args"].score_precision
+        )
+        predicted = clf.infer(ctx["test_texts"]).predicted
         return float((predicted == ctx["test_labels"]).mean())
 
     return score
@@ -496,6 +503,9 @@ def run_phases(ctx: dict) -> dict[str, Any]:
     if args.int8 and ctx["device"].type == "cpu":
         phases["infer_newsclf_int8"] = lambda: infer_newsclf(ctx, "fp32", int8=True)
     results = {}
+    if args.trained:
+        ctx["newsclf_model"] = args.trained
+        ctx["matmul_params"] = _matmul_params_of(args.trained)
     for name, phase in phases.items():
         if name in args.skip:
             continue

@@ -203,6 +203,8 @@ class PaddedRows:
     def __init__(self, dataset: Any, pad_id: int, multiple: int) -> None:
         import torch
 
+        from newsclf.predict import pad_rows
+
         self.lengths = torch.tensor(list(dataset["length"]))
         self.multiple = multiple
         longest = int(self.lengths.max()) if len(dataset) else 1
@@ -211,7 +213,7 @@ class PaddedRows:
         for name in ("input_ids", "token_type_ids", "attention_mask"):
             if name in dataset.column_names:
                 fill = pad_id if name == "input_ids" else 0
-                self.columns[name] = _pad_rows(dataset[name], width, fill)
+                self.columns[name] = pad_rows(dataset[name], width, fill)
         self.labels = torch.tensor(list(dataset["label"]))
 
     def __len__(self) -> int:
@@ -225,15 +227,6 @@ class PaddedRows:
         batch = {name: col[index, :width] for name, col in self.columns.items()}
         batch["labels"] = self.labels[index]
         return batch
-
-
-def _pad_rows(rows: list[list[int]], width: int, fill: int) -> Any:
-    import torch
-
-    out = torch.full((len(rows), width), fill, dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return out
 
 
 def _adamw(model: Any, cfg: TrainConfig) -> Any:
