@@ -96,6 +96,23 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     assert _mixed_precision(TrainConfig(precision="fp32")) == "no"
 
 
+def test_on_epoch_callback_can_stop_training(tmp_path, tiny_bert_dir, tokenizer):
+    from newsclf.data import load_data, tokenize
+    from newsclf.model import build_model
+    from newsclf.train import fit
+
+    cfg = tiny_config(tiny_bert_dir, tmp_path, epochs=3, max_train_samples=32, max_eval_samples=16)
+    data = load_data(cfg)
+    train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
+    model = build_model(cfg.model, data.label_names)
+    seen = []
+    history = fit(
+        cfg, model, tokenizer, train_set, data, tmp_path, lambda e, h: seen.append(e) or True
+    )
+    assert seen == [1] and len(history["epochs"]) == 1
+    assert (tmp_path / "best_model" / "model.safetensors").is_file()
+
+
 def test_compile_pads_to_shape_buckets():
     from newsclf.config import TrainConfig
     from newsclf.train import _pad_multiple

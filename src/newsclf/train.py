@@ -265,7 +265,9 @@ def _compile(model: Any) -> Any:
     import torch
 
     # One graph per (bucket, batch size, train/eval mode): more than the default limit of 8.
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), 64))
     return torch.compile(model, dynamic=False)
 
 
