@@ -113,6 +113,15 @@ def test_on_epoch_callback_can_stop_training(tmp_path, tiny_bert_dir, tokenizer)
     assert (tmp_path / "best_model" / "model.safetensors").is_file()
 
 
+def test_runs_with_different_precisions_in_one_process(tmp_path, tiny_bert_dir):
+    from newsclf import train
+
+    small = dict(max_train_samples=32, max_eval_samples=16, max_test_samples=16)
+    for precision in ("bf16", "fp32", "auto"):
+        cfg = tiny_config(tiny_bert_dir, tmp_path, name=precision, precision=precision, **small)
+        assert train(cfg).test_metrics["num_samples"] == 16
+
+
 def test_compile_pads_to_shape_buckets():
     from newsclf.config import TrainConfig
     from newsclf.train import _pad_multiple

@@ -94,6 +94,7 @@ def fit(
     from newsclf.predict import autocast_dtype, infer_texts
 
     _enable_tf32()
+    _forget_accelerator_precision()
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(cfg),
         # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
@@ -252,6 +253,15 @@ def _mixed_precision(cfg: TrainConfig) -> str:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return "bf16" if autocast_dtype("auto", device) is not None else "no"
     return {"fp32": "no"}.get(cfg.precision, cfg.precision)
+
+
+def _forget_accelerator_precision() -> None:
+    """Accelerate keeps one mixed-precision setting per process and refuses a second run with
+    another (fp32 after bf16, in one notebook or test session); the process-level (distributed)
+    state is kept."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
 
 
 def _pad_multiple(cfg: TrainConfig) -> int:
