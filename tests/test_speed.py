@@ -88,14 +88,16 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     cpu = torch.device("cpu")
     assert predict.autocast_dtype("bf16", cpu) == torch.bfloat16
     assert predict.autocast_dtype("fp32", cpu) is None
-    assert predict.autocast_dtype("auto", cpu) is None  # AUTO_BF16_ON_CPU is off
+    monkeypatch.setattr(predict, "AUTO_BF16_ON_CPU", False)
+    assert predict.autocast_dtype("auto", cpu) is None
     monkeypatch.setattr(predict, "AUTO_BF16_ON_CPU", True)
     monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: True)
     assert predict.autocast_dtype("auto", cpu) == torch.bfloat16
     monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: False)
     assert predict.autocast_dtype("auto", cpu) is None
     if not torch.cuda.is_available():
-        assert _mixed_precision(TrainConfig(precision="auto")) == "no"
+        expected = "bf16" if predict.cpu_has_native_bf16() else "no"
+        assert _mixed_precision(TrainConfig(precision="auto")) == expected
     assert _mixed_precision(TrainConfig(precision="fp32")) == "no"
 
 
