@@ -104,7 +104,7 @@ def infer_texts(
     with torch.inference_mode():
         for start in tqdm(starts, desc="Predicting", disable=not progress, leave=False):
             rows = order[start : start + batch_size]
-            width = -(-lengths[rows[-1]] // pad_to_multiple_of) * pad_to_multiple_of  # sorted
+            width = round_up(lengths[rows[-1]], pad_to_multiple_of)  # rows are sorted
             batch = {
                 name: pad_rows([col[i] for i in rows], width, fills.get(name, 0))
                 .to(device, non_blocking=True)
@@ -126,6 +126,11 @@ def infer_texts(
     all_logits = torch.cat(logits).cpu().numpy()[inverse]
     all_emb = torch.cat(embeddings).cpu().numpy()[inverse] if return_embeddings else None
     return all_logits, all_emb
+
+
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that is >= n: the padded width of a batch."""
+    return -(-n // multiple) * multiple
 
 
 def pad_rows(rows: Sequence[Sequence[int]], width: int, fill: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf.errors import RunExistsError
+from newsclf.predict import pad_rows, round_up
 
 if TYPE_CHECKING:
     from newsclf.config import TrainConfig
@@ -204,12 +205,10 @@ class PaddedRows:
     def __init__(self, dataset: Any, pad_id: int, multiple: int) -> None:
         import torch
 
-        from newsclf.predict import pad_rows
-
         self.lengths = torch.tensor(list(dataset["length"]))
         self.multiple = multiple
         longest = int(self.lengths.max()) if len(dataset) else 1
-        width = -(-longest // multiple) * multiple
+        width = round_up(longest, multiple)
         self.columns = {}
         for name in ("input_ids", "token_type_ids", "attention_mask"):
             if name in dataset.column_names:
@@ -224,7 +223,7 @@ class PaddedRows:
         import torch
 
         index = torch.as_tensor(rows)
-        width = -(-int(self.lengths[index].max()) // self.multiple) * self.multiple
+        width = round_up(int(self.lengths[index].max()), self.multiple)
         batch = {name: col[index, :width] for name, col in self.columns.items()}
         batch["labels"] = self.labels[index]
         return batch
