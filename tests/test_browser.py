@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from conftest import tiny_config
+from helpers import tiny_config
 from newsclf import visualize
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from conftest import synthetic_rows, write_csv
+from helpers import synthetic_rows, write_csv
 from newsclf import DataError, TrainConfig, load_data
 from newsclf.data import AG_NEWS_LABELS, tokenize
 from newsclf.errors import HubUnreachableError

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from conftest import write_csv
+from helpers import write_csv
 from newsclf import DataError, compute_metrics, evaluate
 from newsclf.evaluate import format_report
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from helpers import tiny_config
 from newsclf.predict import Classifier, infer_texts
 
 ROOT = Path(__file__).resolve().parents[1]

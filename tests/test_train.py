@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from conftest import synthetic_rows, tiny_config, write_csv
+from helpers import synthetic_rows, tiny_config, write_csv
 from newsclf import DataError, RunExistsError, TrainConfig, train
 from newsclf.data import AG_NEWS_LABELS
 
