@@ -52,6 +52,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--score-precision", default="fp32", help="precision of the test scorer")
     p.add_argument("--int8", action="store_true", help="also time dynamic int8 inference (CPU)")
     p.add_argument(
+        "--infer-repeats",
+        type=int,
+        default=1,
+        help="time each inference phase N times, keep the fastest",
+    )
+    p.add_argument(
+        "--infer-batches", type=int, nargs="*", default=[],
+        help="extra newsclf inference phases at these batch sizes (run's precision)",
+    )  # fmt: skip
+    p.add_argument(
+        "--infer-compile", action="store_true", help="also time torch.compile'd newsclf inference"
+    )
+    p.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="newsclf TrainConfig overrides"
     )
     p.add_argument(
@@ -193,6 +206,7 @@ def tutorial_train(ctx: dict, scorer: Callable[[Path], float]) -> dict[str, Any]
     )
 
     device, names, epochs = ctx["device"], ctx["label_names"], ctx["args"].tutorial_epochs
+    torch.set_float32_matmul_precision("highest")  # PyTorch's default: no TF32 in a tutorial
     clock = Clock(ctx["sync"])
     tokenizer = AutoTokenizer.from_pretrained(ctx["model_path"])
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -212,10 +226,10 @@ def tutorial_train(ctx: dict, scorer: Callable[[Path], float]) -> dict[str, Any]
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
     scheduler = get_scheduler("linear", optimizer, 0, epochs * len(loader))
     fpt = 6 * matmul_params(model)
-    rows, reached, train_s, real, computed = [], None, 0.0, 0, 0
+    rows, reached, real, computed = [], None, 0, 0
     for epoch in range(1, epochs + 1):
         model.train()
-        t0, running = clock.now(), 0.0
+        t0, running, real0, computed0 = clock.now(), 0.0, real, computed
         for batch in loader:
             real += int(batch["attention_mask"].sum())  # CPU tensors: no device sync
             computed += batch["input_ids"].numel()
@@ -226,24 +240,47 @@ def tutorial_train(ctx: dict, scorer: Callable[[Path], float]) -> dict[str, Any]
             scheduler.step()
             optimizer.zero_grad()
             running += loss.item()
-        train_s += clock.now() - t0
+        train_s = clock.now() - t0
         target = ctx["workdir"] / f"tutorial-epoch{epoch}"
         model.save_pretrained(target)
         tokenizer.save_pretrained(target)
         saved_at = clock.now()
         accuracy = clock.excluded(lambda t=target: scorer(t))
         rows.append(_epoch_row(epoch, saved_at, accuracy, running / len(loader)))
+        rows[-1].update(train_s=train_s, real=real - real0, computed=computed - computed0)
         if accuracy >= ctx["args"].target:
             reached = rows[-1]
             break
-    n = len(rows) * len(ctx["train"])
     return {
         "recipe": "fp32, batch 16, shuffled, DataCollatorWithPadding, AdamW 5e-5 linear, "
         f"{epochs}-epoch schedule, loss.item() every step",
         "epochs": rows,
         "time_to_target_s": reached["saved_at_s"] if reached else None,
-        "train": throughput(n, real, computed, train_s, fpt),
+        **train_throughput(rows, len(ctx["train"]), fpt),
     }
+
+
+def train_throughput(rows: list[dict], n: int, fpt: float) -> dict[str, Any]:
+    """Throughput over the optimizer steps of every epoch (`train`), and over the epochs after
+    the first (`train_steady`: without warm-up such as torch.compile's), from per-epoch
+    `train_s` (steps only), `real` and `computed` tokens; the per-epoch keys are then dropped."""
+
+    def over(part: list[dict]) -> dict[str, Any]:
+        return throughput(
+            len(part) * n,
+            sum(r["real"] for r in part),
+            sum(r["computed"] for r in part),
+            sum(r["train_s"] for r in part),
+            fpt,
+        )
+
+    out = {"train": over(rows)}
+    if len(rows) > 1:
+        out["train_steady"] = over(rows[1:])
+    for row in rows:
+        row["train_seconds"] = round(row.pop("train_s"), 2)
+        del row["real"], row["computed"]
+    return out
 
 
 def newsclf_train(
@@ -276,10 +313,12 @@ def newsclf_train(
 
     fpt = 6 * matmul_params(model)
     history = fit(cfg, model, tokenizer, train_set, data, run_dir, on_epoch=on_epoch)
-    seconds = sum(row["seconds"] for row in history["epochs"])
     lengths = list(train_set["length"])
     # The padded tokens of one epoch of the same sampler (every epoch pads about the same).
     per_epoch = sum(b["input_ids"].numel() for b in _train_loader(cfg, tokenizer, train_set))
+    for row, epoch in zip(rows, history["epochs"], strict=True):
+        row.update(train_s=epoch["train_seconds"], real=sum(lengths), computed=per_epoch)
+        row["epoch_seconds"] = epoch["seconds"]  # validation and checkpoint included
     reached = next((r for r in rows if r["test_accuracy"] >= ctx["args"].target), None)
     if not overrides:
         ctx["newsclf_model"] = run_dir / "best_model"
@@ -289,14 +328,8 @@ def newsclf_train(
         f"{cfg.epochs}-epoch schedule, compile {cfg.compile}",
         "epochs": rows,
         "time_to_target_s": reached["saved_at_s"] if reached else None,
-        # Epoch seconds from history.json: validation and checkpointing included.
-        "train": throughput(
-            len(rows) * len(lengths),
-            len(rows) * sum(lengths),
-            len(rows) * per_epoch,
-            seconds,
-            fpt,
-        ),
+        # Steps only, like the tutorial's; each epoch's epoch_seconds adds validation and saving.
+        **train_throughput(rows, len(lengths), fpt),
     }
 
 
@@ -326,10 +359,7 @@ def infer_pipeline(ctx: dict) -> dict[str, Any]:
 
     pipe = pipeline("text-classification", model=str(ctx["newsclf_model"]), device=ctx["device"])
     texts = ctx["infer_texts"]
-    t0 = time.perf_counter()
-    out = pipe(texts, truncation=True, max_length=ctx["max_length"])
-    ctx["sync"]()
-    seconds = time.perf_counter() - t0
+    out, seconds = timed(ctx, lambda: pipe(texts, truncation=True, max_length=ctx["max_length"]))
     label2id = pipe.model.config.label2id
     predicted = [label2id[row["label"]] for row in out]
     batches = [[i] for i in range(len(texts))]
@@ -342,27 +372,34 @@ def infer_tutorial(ctx: dict) -> dict[str, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     path, device, texts = ctx["newsclf_model"], ctx["device"], ctx["infer_texts"]
+    torch.set_float32_matmul_precision("highest")  # newsclf's fit turned TF32 on in this process
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
     model.to(device).eval()
-    predicted = []
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        for start in range(0, len(texts), 64):
-            enc = tokenizer(
-                texts[start : start + 64], padding=True, truncation=True,
-                max_length=ctx["max_length"], return_tensors="pt",
-            ).to(device)  # fmt: skip
-            predicted.append(model(**enc).logits.argmax(-1).cpu())
-    seconds = time.perf_counter() - t0
+
+    def run() -> list[int]:
+        predicted = []
+        with torch.no_grad():
+            for start in range(0, len(texts), 64):
+                enc = tokenizer(
+                    texts[start : start + 64], padding=True, truncation=True,
+                    max_length=ctx["max_length"], return_tensors="pt",
+                ).to(device)  # fmt: skip
+                predicted.append(model(**enc).logits.argmax(-1).cpu())
+        return torch.cat(predicted).tolist()
+
+    predicted, seconds = timed(ctx, run)
     batches = chunks(list(range(len(texts))), 64)
-    predicted = torch.cat(predicted).tolist()
     return _infer_result(ctx, predicted, seconds, batches, 1, "fp32, batch 64, unsorted")
 
 
-def infer_newsclf(ctx: dict, precision: str, int8: bool = False) -> dict[str, Any]:
-    """newsclf's Classifier: tokenized once, length-sorted batches, optional bf16/int8."""
+def infer_newsclf(
+    ctx: dict, precision: str, int8: bool = False, batch: int | None = None, compile: bool = False
+) -> dict[str, Any]:
+    """newsclf's Classifier: tokenized once, length-sorted batches, optional bf16/int8, and
+    optionally torch.compile'd (one untimed warm-up pass compiles it; its time is reported)."""
     import numpy as np
+    import torch
 
     from newsclf.predict import Classifier, default_batch_size
 
@@ -370,15 +407,27 @@ def infer_newsclf(ctx: dict, precision: str, int8: bool = False) -> dict[str, An
     clf = Classifier.from_pretrained(ctx["newsclf_model"], device=device, precision=precision)
     if int8:
         clf = _quantized(clf)
-    texts, batch = ctx["infer_texts"], default_batch_size(ctx["device"])
-    t0 = time.perf_counter()
-    predicted = clf.infer(texts, batch_size=batch).predicted.tolist()
-    ctx["sync"]()
-    seconds = time.perf_counter() - t0
+    texts, batch = ctx["infer_texts"], batch or default_batch_size(ctx["device"])
+    extra = {}
+    if compile:
+        clf.model = torch.compile(clf.model, dynamic=True)
+        _, extra["compile_warmup_s"] = timed(ctx, lambda: clf.infer(texts, batch_size=batch), 1)
+    result, seconds = timed(ctx, lambda: clf.infer(texts, batch_size=batch).predicted.tolist())
     order = np.argsort(ctx["infer_lengths"], kind="stable").tolist()
     dtype = "int8 dynamic" if int8 else str(clf.dtype or "fp32").replace("torch.", "")
-    setting = f"{dtype}, batch {batch}, length-sorted"
-    return _infer_result(ctx, predicted, seconds, chunks(order, batch), 8, setting)
+    setting = f"{dtype}, batch {batch}, length-sorted" + (", compiled" if compile else "")
+    return {**_infer_result(ctx, result, seconds, chunks(order, batch), 8, setting), **extra}
+
+
+def timed(ctx: dict, fn: Callable[[], Any], repeats: int | None = None) -> tuple[Any, float]:
+    """fn's result and its fastest time over --infer-repeats runs (the device synchronised)."""
+    best, result = float("inf"), None
+    for _ in range(repeats or ctx["args"].infer_repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        ctx["sync"]()
+        best = min(best, time.perf_counter() - t0)
+    return result, round(best, 4)
 
 
 def _quantized(clf: Any) -> Any:
@@ -502,6 +551,14 @@ def run_phases(ctx: dict) -> dict[str, Any]:
     }
     if args.int8 and ctx["device"].type == "cpu":
         phases["infer_newsclf_int8"] = lambda: infer_newsclf(ctx, "fp32", int8=True)
+    precision = ctx["cfg"].precision
+    for b in args.infer_batches:
+        phases[f"infer_newsclf_b{b}"] = lambda b=b: infer_newsclf(ctx, precision, batch=b)
+    if args.infer_compile:
+        batch = max(args.infer_batches, default=None)
+        phases["infer_newsclf_compiled"] = lambda: infer_newsclf(
+            ctx, precision, batch=batch, compile=True
+        )
     results = {}
     if args.trained:
         ctx["newsclf_model"] = args.trained
@@ -528,15 +585,16 @@ def summarize(ctx: dict, results: dict) -> dict[str, Any]:
     """The ratios the targets are about, and prediction agreement with the pipeline."""
     peak = _device_peak(ctx["device"])
     for row in results.values():
-        for part in (row, row.get("train", {})):
+        for part in (row, row.get("train", {}), row.get("train_steady", {})):
             if "tflops" in part:
                 part["share_of_peak"] = round(part["tflops"] / peak, 4) if peak else None
     preds, summary = ctx.get("predictions", {}), {"device_peak_tflops": peak}
-    reference = preds.get("pipeline, default batch_size")
-    if reference:
-        for setting, predicted in preds.items():
+    for name, setting in (("pipeline", "pipeline, default batch_size"),
+                          ("tutorial", "fp32, batch 64, unsorted")):  # fmt: skip
+        reference = preds.get(setting)
+        for other, predicted in preds.items() if reference else ():
             same = sum(a == b for a, b in zip(predicted, reference, strict=True))
-            summary.setdefault("agreement_with_pipeline", {})[setting] = round(
+            summary.setdefault(f"agreement_with_{name}", {})[other] = round(
                 same / len(reference), 5
             )
     tut = results.get("train_tutorial")
@@ -549,9 +607,12 @@ def summarize(ctx: dict, results: dict) -> dict[str, Any]:
             summary[f"time_to_target_ratio{suffix}"] = round(ratio, 3)
         speedup = new["train"]["samples_per_s"] / tut["train"]["samples_per_s"]
         summary[f"train_speedup{suffix}"] = round(speedup, 2)
+        if "train_steady" in new and "train_steady" in tut:
+            steady = new["train_steady"]["samples_per_s"] / tut["train_steady"]["samples_per_s"]
+            summary[f"train_steady_speedup{suffix}"] = round(steady, 2)
     for base in ("infer_pipeline", "infer_tutorial"):
-        for fast in ("infer_newsclf", "infer_newsclf_fp32", "infer_newsclf_int8"):
-            if base in results and fast in results:
+        for fast in [name for name in results if name.startswith("infer_newsclf")]:
+            if base in results:
                 ratio = results[fast]["samples_per_s"] / results[base]["samples_per_s"]
                 summary[f"{fast}_vs_{base.removeprefix('infer_')}"] = round(ratio, 2)
     return summary
@@ -588,7 +649,7 @@ def print_table(report: dict) -> None:
     head = "| phase | setting | samples/s | tokens/s | TFLOP/s | test acc | peak RSS MiB | time to target s |"
     print("\n" + head + "\n" + "|---" * 8 + "|")
     for name, row in report["phases"].items():
-        part = row.get("train", row)
+        part = row.get("train_steady", row.get("train", row))  # steady state where measured
         acc = row.get("test_accuracy") or (
             row["epochs"][-1]["test_accuracy"] if "epochs" in row else ""
         )

@@ -127,14 +127,6 @@ def test_runs_with_different_precisions_in_one_process(tmp_path, tiny_bert_dir):
         assert train(cfg).test_metrics["num_samples"] == 16
 
 
-def test_compile_pads_to_shape_buckets():
-    from newsclf.config import TrainConfig
-    from newsclf.train import _pad_multiple
-
-    assert _pad_multiple(TrainConfig()) == 8
-    assert _pad_multiple(TrainConfig(compile=True)) == 32
-
-
 def _bench():
     spec = importlib.util.spec_from_file_location("bench_speed", ROOT / "benchmarks/bench_speed.py")
     module = importlib.util.module_from_spec(spec)

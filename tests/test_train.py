@@ -32,6 +32,7 @@ def test_tiny_run_writes_the_run_directory(tiny_run):
         "val_accuracy",
         "val_f1",
         "learning_rate",
+        "train_seconds",
         "seconds",
     }
     best_acc = max(row["val_accuracy"] for row in history["epochs"])

@@ -86,30 +86,28 @@ def infer_texts(
     """Logits (and [CLS] embeddings) for `texts`, in input order.
 
     Texts are tokenized once, then batched shortest-first so each batch pads to its own longest
-    text rather than to the longest in the dataset: on AG News that halves the work.
+    text rather than to the longest in the dataset: on AG News that halves the work. The token
+    ids go to the device in one copy and every batch is cut there, so a GPU never waits on the
+    host between batches.
     """
     import numpy as np
     import torch
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-    lengths = [len(ids) for ids in enc["input_ids"]]
+    columns, lengths = _encode(tokenizer, texts, max_length, device)
     order = np.argsort(lengths, kind="stable")
-    fills = {"input_ids": tokenizer.pad_token_id or 0}
+    index = torch.as_tensor(order).to(device)
     logits, embeddings = [], []
     was_training = model.training
     model.eval()
     starts = range(0, len(order), batch_size)
     with torch.inference_mode():
         for start in tqdm(starts, desc="Predicting", disable=not progress, leave=False):
-            rows = order[start : start + batch_size]
-            width = round_up(lengths[rows[-1]], pad_to_multiple_of)  # rows are sorted
-            batch = {
-                name: pad_rows([col[i] for i in rows], width, fills.get(name, 0))
-                .to(device, non_blocking=True)
-                for name, col in enc.items()
-            }  # fmt: skip
+            rows = index[start : start + batch_size]
+            longest = int(lengths[order[min(start + batch_size, len(order)) - 1]])  # sorted
+            width = round_up(longest, pad_to_multiple_of)
+            batch = {name: col[rows, :width] for name, col in columns.items()}
             with torch.autocast(
                 device.type, dtype=dtype or torch.float32, enabled=dtype is not None
             ):
@@ -126,6 +124,30 @@ def infer_texts(
     all_logits = torch.cat(logits).cpu().numpy()[inverse]
     all_emb = torch.cat(embeddings).cpu().numpy()[inverse] if return_embeddings else None
     return all_logits, all_emb
+
+
+def _encode(
+    tokenizer: Any, texts: Sequence[str], max_length: int, device: torch.device
+) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+    """Token columns padded to the longest text, on `device`, and each text's token count.
+
+    The fast tokenizer pads in Rust, in parallel: one call and one host-to-device copy per
+    column instead of a Python loop over rows.
+    """
+    import torch
+
+    if not texts:
+        return {}, torch.zeros(0, dtype=torch.long).numpy()
+    enc = tokenizer(
+        list(texts), truncation=True, max_length=max_length, padding="longest", return_tensors="pt"
+    )
+    lengths = enc["attention_mask"].sum(dim=1).numpy()
+    pin = device.type == "cuda"
+    columns = {
+        name: (col.pin_memory() if pin else col).to(device, non_blocking=True)
+        for name, col in enc.items()
+    }
+    return columns, lengths
 
 
 def round_up(n: int, multiple: int) -> int:

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from newsclf.data import LoadedData
 
 
+# Batches pad to a multiple of 8: tensor cores take matrix sizes in multiples of 8.
+PAD_MULTIPLE = 8
+
+
 @dataclass
 class RunResult:
     run_dir: Path
@@ -101,7 +105,7 @@ def fit(
         # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
     )
-    loader = _train_loader(cfg, tokenizer, train_set)
+    loader = _train_loader(cfg, tokenizer, train_set, _rows_device(cfg, accelerator.device))
     optimizer = _adamw(model, cfg)
     steps = cfg.epochs * len(loader)
     scheduler = get_scheduler(
@@ -111,6 +115,8 @@ def fit(
         num_training_steps=steps,
     )
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    # Validation runs eagerly: compiling the eval graphs too costs more than 500 rows save.
+    eager_model = model
     if cfg.compile:
         model = _compile(model)
     eval_dtype = autocast_dtype(cfg.precision, accelerator.device)
@@ -134,15 +140,16 @@ def fit(
             loss_sum += loss.detach()
             if step % 25 == 0 and not bar.disable:  # .item() waits for the GPU: only for the bar
                 bar.set_postfix(loss=f"{loss_sum.item() / step:.4f}")
-        train_loss = loss_sum.item() / len(loader)
+        train_loss = loss_sum.item() / len(loader)  # .item() waits for the last step
+        train_seconds = time.perf_counter() - start
         logits, _ = infer_texts(
-            model,
+            eager_model,
             tokenizer,
             val["text"],
             batch_size=cfg.eval_batch_size,
             max_length=cfg.max_length,
             dtype=eval_dtype,
-            pad_to_multiple_of=_pad_multiple(cfg),
+            pad_to_multiple_of=PAD_MULTIPLE,
             progress=not _quiet(cfg),
         )
         labels = torch.tensor(val["label"])
@@ -155,6 +162,8 @@ def fit(
             "val_accuracy": round(metrics["accuracy"], 5),
             "val_f1": round(metrics["macro_f1"], 5),
             "learning_rate": scheduler.get_last_lr()[0],
+            # The optimizer steps alone, then the whole epoch (validation and checkpoint too).
+            "train_seconds": round(train_seconds, 2),
             "seconds": round(time.perf_counter() - start, 2),
         }
         history["epochs"].append(row)
@@ -162,7 +171,9 @@ def fit(
         if improved:
             best_accuracy = metrics["accuracy"]
             history["best_epoch"] = epoch
-            _save_checkpoint(accelerator.unwrap_model(model), tokenizer, run_dir / "best_model")
+            _save_checkpoint(
+                accelerator.unwrap_model(eager_model), tokenizer, run_dir / "best_model"
+            )
         _write_json(run_dir / "history.json", history)
         _say(_epoch_line(row, improved))
         if on_epoch is not None and on_epoch(epoch, history):
@@ -170,13 +181,14 @@ def fit(
     return history
 
 
-def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any) -> Any:
+def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any, device: Any = None) -> Any:
     """Shuffled batches; with group_by_length, texts of similar length share a batch.
 
     Grouping keeps the batch order random (LengthGroupedSampler sorts within random
     mega-batches), so the gradient noise stays, but padding, which on AG News is about half
     of a randomly drawn batch, mostly goes. Each batch is cut from pre-padded tensors in one
-    indexing operation rather than collated row by row in Python.
+    indexing operation rather than collated row by row in Python; with `device` a GPU, those
+    tensors live on it, so a step costs no host-to-device copy of tokens.
     """
     import torch
     from torch.utils.data import BatchSampler, DataLoader, RandomSampler
@@ -188,23 +200,35 @@ def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any) -> Any:
         sampler = LengthGroupedSampler(cfg.batch_size, lengths=lengths, generator=generator)
     else:
         sampler = RandomSampler(train_set, generator=generator)
-    rows = PaddedRows(train_set, tokenizer.pad_token_id or 0, _pad_multiple(cfg))
+    rows = PaddedRows(train_set, tokenizer.pad_token_id or 0, PAD_MULTIPLE, device)
     return DataLoader(
         range(len(rows)),  # the loader hands row ids to `rows.collate`, which cuts the batch
         batch_sampler=BatchSampler(sampler, cfg.batch_size, drop_last=False),
         collate_fn=rows.collate,
         num_workers=cfg.num_workers,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=rows.device.type == "cpu" and torch.cuda.is_available(),
     )
+
+
+def _rows_device(cfg: TrainConfig, device: Any) -> Any:
+    """Where the padded training rows live: on the GPU unless DataLoader workers cut the
+    batches (worker processes cannot touch CUDA tensors)."""
+    import torch
+
+    return device if cfg.num_workers == 0 else torch.device("cpu")
 
 
 class PaddedRows:
     """A tokenized split held as right-padded tensors; `collate(row_ids)` is a whole batch,
-    cut to its longest row rounded up to `multiple` (what DataCollatorWithPadding would give)."""
+    cut to its longest row rounded up to `multiple` (what DataCollatorWithPadding would give).
 
-    def __init__(self, dataset: Any, pad_id: int, multiple: int) -> None:
+    The token columns and labels live on `device`; the lengths stay on the host, so the
+    width of a batch is known without waiting for the device."""
+
+    def __init__(self, dataset: Any, pad_id: int, multiple: int, device: Any = None) -> None:
         import torch
 
+        self.device = torch.device(device or "cpu")
         self.lengths = torch.tensor(list(dataset["length"]))
         self.multiple = multiple
         longest = int(self.lengths.max()) if len(dataset) else 1
@@ -213,8 +237,8 @@ class PaddedRows:
         for name in ("input_ids", "token_type_ids", "attention_mask"):
             if name in dataset.column_names:
                 fill = pad_id if name == "input_ids" else 0
-                self.columns[name] = pad_rows(dataset[name], width, fill)
-        self.labels = torch.tensor(list(dataset["label"]))
+                self.columns[name] = pad_rows(dataset[name], width, fill).to(self.device)
+        self.labels = torch.tensor(list(dataset["label"])).to(self.device)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -224,6 +248,8 @@ class PaddedRows:
 
         index = torch.as_tensor(rows)
         width = round_up(int(self.lengths[index].max()), self.multiple)
+        if self.device.type == "cuda":  # from pinned memory the copy does not wait for the GPU
+            index = index.pin_memory().to(self.device, non_blocking=True)
         batch = {name: col[index, :width] for name, col in self.columns.items()}
         batch["labels"] = self.labels[index]
         return batch
@@ -263,21 +289,16 @@ def _forget_accelerator_precision() -> None:
     AcceleratorState._reset_state(reset_partial_state=False)
 
 
-def _pad_multiple(cfg: TrainConfig) -> int:
-    """Pad to a multiple of 8 (tensor-core friendly); compiled runs pad to 32 so that the
-    sequence lengths fall into a few buckets (32, 64, 96, 128) and compile once per bucket."""
-    return 32 if cfg.compile else 8
-
-
 def _compile(model: Any) -> Any:
-    """torch.compile with static shapes: bucketed padding keeps the shape count small."""
+    """torch.compile with the batch and sequence sizes symbolic: one graph serves every
+    length bucket and the short last batch, where static shapes compiled one graph each."""
     import torch
 
-    # One graph per (bucket, batch size, train/eval mode): more than the default limit of 8.
+    # A fallback: should a graph specialise anyway, more recompiles than the default 8.
     config = torch._dynamo.config
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, name, max(getattr(config, name), 64))
-    return torch.compile(model, dynamic=False)
+    return torch.compile(model, dynamic=True)
 
 
 def _enable_tf32() -> None:
