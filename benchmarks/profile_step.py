@@ -31,8 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
-    from torch.profiler import ProfilerActivity, profile, schedule
     from torch.optim.optimizer import register_optimizer_step_post_hook
+    from torch.profiler import ProfilerActivity, profile, schedule
 
     from newsclf.config import TrainConfig
     from newsclf.data import load_data, tokenize
