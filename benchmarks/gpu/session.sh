@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One short GPU session (issue: GPU figures), run from the repository root on the GPU machine
 # after benchmarks/gpu/bundle.sh has filled .gpu/ here:
-#   the GPU tests; bench_speed.py on a DistilBERT-size model (66M parameters, random weights:
-#   the compute of distilbert-base-uncased) and on the packaged MiniLM; a profile of one step.
+#   bench_speed.py on a DistilBERT-size model (66M parameters, random weights:
+#   the compute of distilbert-base-uncased) and on the packaged MiniLM; a profile of one step; the GPU tests.
 # Results go to $OUT (default benchmarks/results/gpu-session/). `--quick` tries it all on CPU.
 set -u
 cd "$(dirname "$0")/../.."
@@ -30,8 +30,6 @@ step() {  # name, seconds, command...: each step logs on its own and cannot stop
   tail -n 4 "$OUT/$name.log"
 }
 
-[ $limit = 1 ] && step tests 240 $py -m pytest -q -m gpu -p no:cacheprovider tests/test_speed.py
-
 distil=/tmp/distilbert-size
 $py - "$distil" $limit <<'PY'
 import sys
@@ -52,13 +50,14 @@ PY
 common=("${device[@]}" --target 1.01 --skip infer_pipeline --infer-repeats 3 "${quick[@]}")
 compiled=(--also compile=true --infer-compile) compiled_minilm=(batch_size=256,compile=true)
 [ $limit = 0 ] && compiled=() compiled_minilm=()
-step distilbert 330 $py benchmarks/bench_speed.py "${common[@]}" --model "$distil" \
+step distilbert 240 $py benchmarks/bench_speed.py "${common[@]}" --model "$distil" \
   --set batch_size=256 epochs=3 --infer-batches 1024 "${compiled[@]}" \
   --out "$OUT/distilbert.json"
-step minilm 240 $py benchmarks/bench_speed.py "${common[@]}" --infer-batches 1024 \
+step minilm 150 $py benchmarks/bench_speed.py "${common[@]}" --infer-batches 1024 \
   --also precision=fp32 batch_size=256 "${compiled_minilm[@]}" --out "$OUT/minilm.json"
 prof=(--model "$distil" --set batch_size=256 --out "$OUT/profile.json")
 [ $limit = 0 ] && prof=(--model "$distil" --set batch_size=8 max_train_samples=200 \
   max_eval_samples=40 max_test_samples=40 --wait 2 --active 2 --out "$OUT/profile.json")
-step profile 120 $py benchmarks/profile_step.py "${prof[@]}"
+step profile 60 $py benchmarks/profile_step.py "${prof[@]}"
+[ $limit = 1 ] && step tests 90 $py -m pytest -q -m gpu -p no:cacheprovider tests/test_speed.py
 ls -la "$OUT"
