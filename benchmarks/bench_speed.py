@@ -533,7 +533,7 @@ def make_scorer(ctx: dict) -> Callable[[Path], float]:
     return score
 
 
-def run_phases(ctx: dict) -> dict[str, Any]:
+def run_phases(ctx: dict, on_phase: Callable[[dict], Any] = lambda _: None) -> dict[str, Any]:
     from accelerate.utils import set_seed
 
     args, memory, scorer = ctx["args"], Memory(ctx["device"]), make_scorer(ctx)
@@ -570,6 +570,7 @@ def run_phases(ctx: dict) -> dict[str, Any]:
         set_seed(ctx["seed"])
         rss_start = memory.reset()
         results[name] = {**phase(), "rss_start_mib": rss_start, **memory.peak()}
+        on_phase(results)
         if name == "train_newsclf":
             ctx["matmul_params"] = _matmul_params_of(ctx["newsclf_model"])
     return results
@@ -666,20 +667,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ctx = setup(args)
     info = machine(ctx["device"])
     started = time.perf_counter()
-    results = run_phases(ctx)
-    info["loadavg_end"] = os.getloadavg()
-    info["benchmark_seconds"] = round(time.perf_counter() - started, 1)
-    report = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python benchmarks/bench_speed.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "device": ctx["device"].type, "quick": args.quick, "target_accuracy": args.target,
-        "train_rows": len(ctx["train"]), "test_rows": len(ctx["test_texts"]),
-        "inference_rows": len(ctx["infer_texts"]),
-        "machine": info, "phases": results, "summary": summarize(ctx, results),
-    }  # fmt: skip
     out = args.out or HERE / "results" / f"{ctx['device'].type}-{dt.date.today()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    command = "python benchmarks/bench_speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    def write(results: dict) -> dict[str, Any]:
+        """The report so far: written after every phase, so a run cut short keeps its phases."""
+        info["loadavg_end"] = os.getloadavg()
+        info["benchmark_seconds"] = round(time.perf_counter() - started, 1)
+        report = {
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": command, "device": ctx["device"].type, "quick": args.quick,
+            "target_accuracy": args.target, "train_rows": len(ctx["train"]),
+            "test_rows": len(ctx["test_texts"]), "inference_rows": len(ctx["infer_texts"]),
+            "machine": info, "phases": results, "summary": summarize(ctx, results),
+        }  # fmt: skip
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(out)
+        return report
+
+    report = write(run_phases(ctx, on_phase=write))
     print_table(report)
     print(f"\nwrote {out}")
     return report
