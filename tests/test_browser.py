@@ -1,4 +1,9 @@
-"""The pages of a real run, opened in headless Chromium as a user would open them, offline.
+"""The pages of a run, opened in headless Chromium as a user would open them, offline.
+
+The run's content is made by hand (tests/synthetic.py): known embeddings, labels and
+predictions, with right and wrong predictions in every class. So the tests know exactly what
+each page must draw, whatever a model would learn on this CPU, and check it in Plotly's own
+`_fullData`, in the legend, and in a screenshot that is not blank.
 
 Chromium is Debian's /usr/bin/chromium, driven by Playwright; `scripts/ensure_chromium.sh`
 installs it (`make test` runs it first; the fixture below runs it too if the browser is
@@ -15,8 +20,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from helpers import tiny_config
-from newsclf import visualize
+from newsclf import figures
+from synthetic import LABELS, SyntheticRun, expected_points, synthetic_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,30 +34,16 @@ LAUNCH_ARGS = [
     "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
 ]  # fmt: skip
 PLOT_CANVAS = ".js-plotly-plot .gl-container canvas"
-# Plotly's default colours of the first four classes.
-CLASS_COLOURS = [(0x63, 0x6E, 0xFA), (0xEF, 0x55, 0x3B), (0x00, 0xCC, 0x96), (0xAB, 0x63, 0xFA)]
-VISUAL_FILES = [
-    "training_progress.png", "confusion_matrix.png", "embeddings_tsne3d.html",
-    "embeddings_tsne3d.csv", "baseline_metrics.json", "report.html",
-]  # fmt: skip
+# Plotly's default colours of the first four classes, in LABELS order.
+CLASS_COLOURS = ["#636efa", "#ef553b", "#00cc96", "#ab63fa"]
 
 
 @pytest.fixture(scope="module")
-def visual_run(tiny_bert_dir, tmp_path_factory) -> Path:
-    """A tiny real training run with visuals on: train itself calls write_visuals."""
-    from newsclf import train
-
-    cfg = tiny_config(
-        tiny_bert_dir, tmp_path_factory.mktemp("runs"), name="visual", epochs=2, visuals=True,
-        max_train_samples=96, max_eval_samples=32, max_test_samples=64,
-    )  # fmt: skip
-    return train(cfg).run_dir
-
-
-def test_training_with_visuals_writes_the_pictures_and_the_report(visual_run):
-    for name in VISUAL_FILES:
-        assert (visual_run / name).is_file(), name
-    assert (visual_run / "embeddings_tsne3d.csv").read_text().count("\n") == 64 + 1
+def run(tmp_path_factory) -> SyntheticRun:
+    """A run named "visual" whose pages write_visuals drew from content made by hand."""
+    run = synthetic_run(tmp_path_factory.mktemp("runs") / "visual")
+    run.write_visuals()
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +95,7 @@ class PageVisit:
         assert leaving == [], f"requests leaving the machine: {leaving}"
 
     def plot_state(self) -> dict:
-        """Wait for the 3D plot, then report what the browser drew."""
+        """Wait for the 3D plot, then report what Plotly holds and where the canvas is."""
         self.page.wait_for_selector(PLOT_CANVAS, timeout=30_000)
         self.page.wait_for_timeout(500)  # let the first WebGL frame land
         return self.page.evaluate(
@@ -115,8 +106,13 @@ class PageVisit:
                 const box = canvas.getBoundingClientRect();
                 return {
                     webgl: !!(canvas.getContext('webgl') || canvas.getContext('webgl2')),
-                    title: gd.layout.title.text,
-                    traces: gd.data.map(t => [t.name, t.x.length, t.marker.symbol]),
+                    title: gd._fullLayout.title.text,
+                    traces: gd._fullData.map(t => ({
+                        name: t.name, points: t._length, symbol: t.marker.symbol,
+                        colour: String(t.marker.color).toLowerCase(), inLegend: t.showlegend,
+                    })),
+                    legend: Array.from(gd.querySelectorAll('.legend .traces .legendtext'))
+                        .map(e => e.textContent),
                     noWebglMessage: document.body.innerText.includes('WebGL is not supported'),
                     box: [box.x, box.y, box.width, box.height],
                 };
@@ -128,44 +124,62 @@ class PageVisit:
         self.context.close()
 
 
-def colour_pixels(png: bytes, colour: tuple[int, int, int], tolerance: int = 40) -> int:
+def marker_pixels(png: bytes, tolerance: int = 40) -> int:
+    """Pixels close to any class colour: a scene drawn without its points has none."""
     import io
 
     import numpy as np
     from PIL import Image
 
     pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    return int((np.abs(pixels - np.array(colour)).max(axis=2) <= tolerance).sum())
+    colours = [[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in CLASS_COLOURS]
+    near = [np.abs(pixels - np.array(c)).max(axis=2) <= tolerance for c in colours]
+    return int(np.logical_or.reduce(near).sum())
 
 
-def assert_points_drawn(visit: PageVisit, state: dict) -> None:
-    """The WebGL canvas holds marker pixels of every class colour (a blank scene has none)."""
+def assert_tsne_drawn(visit: PageVisit, state: dict, run: SyntheticRun) -> None:
+    """What the 3D plot must show for the hand-made run, and a canvas that is not blank."""
+    assert state["webgl"] and not state["noWebglMessage"], state
+    counts = expected_points(run)
+    wrong = sum(n for (_, correct), n in counts.items() if not correct)
+    assert state["title"].startswith(figures.TSNE_TITLE)
+    assert f"{sum(counts.values())} test texts" in state["title"]
+    assert f"misclassified ({wrong})" in state["title"]
+    # Per class, in LABELS order: its right predictions as circles (the class's legend entry),
+    # then its mistakes as diamonds, both in the class's own colour.
+    expected = [
+        {"name": name, "points": counts[(name, correct)],
+         "symbol": "circle" if correct else "diamond", "colour": colour, "inLegend": correct}
+        for name, colour in zip(LABELS, CLASS_COLOURS, strict=True)
+        for correct in (True, False)
+    ]  # fmt: skip
+    assert state["traces"] == expected
+    assert state["legend"] == LABELS
     x, y, w, h = state["box"]
     shot = visit.page.screenshot(clip={"x": x, "y": y, "width": w, "height": h})
-    classes = len({name for name, *_ in state["traces"]})
-    counts = [colour_pixels(shot, c) for c in CLASS_COLOURS[:classes]]
-    assert min(counts) >= 10, counts
+    assert marker_pixels(shot) >= 100, "the 3D scene shows no points"
 
 
-def test_tsne_page_draws_the_3d_plot_offline(browser, visual_run):
-    visit = PageVisit(browser, visual_run / "embeddings_tsne3d.html")
+def test_the_hand_made_run_has_right_and_wrong_points_in_every_class(run):
+    counts = expected_points(run)
+    assert all(counts.get((name, ok), 0) >= 2 for name in LABELS for ok in (True, False))
+
+
+def test_tsne_page_draws_the_3d_plot_offline(browser, run):
+    visit = PageVisit(browser, run.run_dir / "embeddings_tsne3d.html")
     try:
         state = visit.plot_state()
         ARTIFACTS.mkdir(exist_ok=True)
         visit.page.screenshot(path=str(ARTIFACTS / "embeddings_tsne3d.png"))
-        assert state["webgl"] and not state["noWebglMessage"], state
-        assert state["title"].startswith("3D t-SNE Visualization of Embeddings")
-        assert sum(n for _, n, _ in state["traces"]) == 64
-        assert {name for name, *_ in state["traces"]} == {"World", "Sports", "Business", "Sci/Tech"}
-        assert_points_drawn(visit, state)
+        assert_tsne_drawn(visit, state, run)
         visit.assert_clean()
     finally:
         visit.close()
 
 
-def test_report_opens_offline_with_every_picture(browser, visual_run, tmp_path):
+def test_report_opens_offline_with_every_picture(browser, run, tmp_path):
     # Sent on its own, without the run directory: it must still show everything.
-    page_path = Path(shutil.copy(visual_run / "report.html", tmp_path / "report.html"))
+    page_path = Path(shutil.copy(run.run_dir / "report.html", tmp_path / "report.html"))
     visit = PageVisit(browser, page_path)
     try:
         state = visit.plot_state()
@@ -174,7 +188,7 @@ def test_report_opens_offline_with_every_picture(browser, visual_run, tmp_path):
         images = visit.page.evaluate(
             "() => Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth])"
         )
-        assert [alt for alt, _ in images] == [visualize.PROGRESS_TITLE, visualize.CONFUSION_TITLE]
+        assert [alt for alt, _ in images] == [figures.PROGRESS_TITLE, figures.CONFUSION_TITLE]
         assert all(width > 300 for _, width in images), images
         assert visit.page.text_content("h1") == "Run report: visual"
         headings = visit.page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
@@ -183,8 +197,13 @@ def test_report_opens_offline_with_every_picture(browser, visual_run, tmp_path):
             "#comparison tbody tr", "rs => rs.map(r => r.cells[0].textContent)"
         )
         assert len(rows) == 2 and rows[1].startswith("TF-IDF")
-        assert state["webgl"] and not state["noWebglMessage"]
-        assert_points_drawn(visit, state)
+        classes = visit.page.eval_on_selector_all(
+            "#test tbody tr", "rs => rs.map(r => r.cells[0].textContent)"
+        )
+        assert classes == LABELS
+        samples = visit.page.eval_on_selector_all("#samples tbody tr", "rs => rs.length")
+        assert samples == len(run.metrics["samples"])
+        assert_tsne_drawn(visit, state, run)
         visit.assert_clean()
     finally:
         visit.close()

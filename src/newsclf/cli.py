@@ -180,7 +180,7 @@ def _visual_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from newsclf.visualize import plot_run
+    from newsclf.figures import plot_run
 
     for path in plot_run(args.run):
         print(f"wrote {path}")
@@ -188,14 +188,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from newsclf.visualize import embed_run
+    from newsclf.embeddings import embed_run
 
     print(f"wrote {embed_run(args.run, split=args.split, max_points=args.max_points)}")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from newsclf.visualize import report_run
+    from newsclf.visuals import report_run
 
     print(f"wrote {report_run(args.run)}")
     return 0

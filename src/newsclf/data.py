@@ -10,6 +10,7 @@ import dataclasses
 import math
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,7 @@ from newsclf.errors import DataError, HubUnreachableError
 
 if TYPE_CHECKING:
     import datasets
+    import numpy as np
     import pandas as pd
 
     from newsclf.config import TrainConfig
@@ -393,14 +395,30 @@ def _stratified_split(table: pd.DataFrame, cfg: TrainConfig) -> tuple[pd.DataFra
 
 
 def _subsample(table: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
-    if limit is None or limit >= len(table):
+    if limit is None:
         return table
+    return table.iloc[stratified_sample(table["label"], limit, seed)].reset_index(drop=True)
+
+
+def stratified_sample(labels: Sequence[int], limit: int, seed: int) -> np.ndarray:
+    """Sorted positions of `limit` rows (all rows if fewer), keeping each class's share, seeded.
+
+    The one sampler for `max_*_samples` and the t-SNE points. Where a class is too rare to
+    appear on both sides of the cut, it falls back to a plain seeded sample.
+    """
+    import numpy as np
     from sklearn.model_selection import train_test_split
 
-    counts = table["label"].value_counts()
-    stratify = table["label"] if counts.min() >= 2 and limit >= len(counts) else None
-    kept, _ = train_test_split(table, train_size=limit, random_state=seed, stratify=stratify)
-    return kept.sort_index().reset_index(drop=True)
+    labels = np.asarray(labels)
+    positions = np.arange(len(labels))
+    if limit >= len(labels):
+        return positions
+    counts = np.unique(labels, return_counts=True)[1]
+    can_stratify = counts.min() >= 2 and len(counts) <= min(limit, len(labels) - limit)
+    kept, _ = train_test_split(
+        positions, train_size=limit, random_state=seed, stratify=labels if can_stratify else None
+    )
+    return np.sort(kept)
 
 
 def _to_datasets(tables: dict[str, pd.DataFrame]) -> datasets.DatasetDict:

@@ -340,9 +340,9 @@ def _test(cfg: TrainConfig, data: LoadedData, run_dir: Path, history: dict) -> d
     _say(f"\nTest set, best epoch {history['best_epoch']}:\n{format_report(metrics)}")
     _say("\nSample predictions:\n" + format_samples(metrics["samples"]))
     if cfg.visuals:
-        from newsclf.visualize import write_visuals
+        from newsclf.visuals import write_visuals
 
-        for path in write_visuals(run_dir, data, inference, cfg):
+        for path in write_visuals(run_dir, data, inference, cfg, history, metrics):
             _say(f"wrote {path.name}")
     return metrics
 

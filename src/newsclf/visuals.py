@@ -1,0 +1,142 @@
+"""Everything a run shows besides its model: the PNGs, the t-SNE page, the TF-IDF baseline and
+report.html. Written after training from what training holds in memory (`write_visuals`), or
+again from a run directory, read once (`report_run`, i.e. `newsclf report RUN`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from newsclf import embeddings, figures, rundir
+from newsclf.baseline import fit_baseline
+from newsclf.data import stratified_sample
+from newsclf.report import ReportContent, render_report
+
+if TYPE_CHECKING:
+    from plotly.graph_objects import Figure as PlotlyFigure
+
+    from newsclf.config import TrainConfig
+    from newsclf.data import LoadedData
+    from newsclf.predict import Inference
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def write_visuals(
+    run_dir: Path,
+    data: LoadedData,
+    test_inference: Inference,
+    config: TrainConfig,
+    history: dict[str, Any],
+    metrics: dict[str, Any],
+) -> list[Path]:
+    """Called by `train` at the end: curves, confusion matrix, t-SNE, baseline and report.
+
+    `test_inference` holds probabilities, predictions and embeddings for every row of
+    `data.splits["test"]`, in order, so nothing here runs the transformer again; `history` and
+    `metrics` are what train just wrote, so nothing here reads them back.
+    """
+    run_dir = Path(run_dir)
+    pngs = _attempt("plot", config, lambda: _write_pngs(run_dir, history, metrics)) or {}
+    written = [run_dir / name for name in pngs]
+    tsne = _attempt("embed", config, lambda: _tsne_of_test(run_dir, data, test_inference, config))
+    tsne_figure, tsne_files = tsne if tsne is not None else (None, [])
+    written += tsne_files
+    content = ReportContent(config, data.summary(), history, metrics, pngs=pngs, tsne=tsne_figure)
+    written += (
+        _attempt("report", config, lambda: _baseline_and_report(run_dir, data, content)) or []
+    )
+    return written
+
+
+def report_run(run_dir: Path) -> Path:
+    """`newsclf report RUN`: redraw the PNGs, fit the baseline, write report.html.
+
+    Reads the run's files once; the t-SNE comes from embeddings_tsne3d.csv when there is one.
+    """
+    from newsclf.config import TrainConfig
+    from newsclf.data import load_data
+
+    run_dir = Path(run_dir)
+    history = rundir.read_history(run_dir)  # says clearly when run_dir is not a run at all
+    config = TrainConfig.from_yaml(rundir.require(run_dir, rundir.CONFIG_YAML))
+    metrics = rundir.read_test_metrics(run_dir)
+    data = load_data(config)
+    content = ReportContent(
+        config, data.summary(), history, metrics, pngs=_write_pngs(run_dir, history, metrics)
+    )
+    tsne_csv = run_dir / rundir.TSNE_CSV
+    if tsne_csv.is_file():
+        content.tsne = figures.tsne_figure(embeddings.read_tsne_csv(tsne_csv), data.label_names)
+    return _baseline_and_report(run_dir, data, content)[-1]
+
+
+def _write_pngs(
+    run_dir: Path, history: dict[str, Any], metrics: dict[str, Any] | None
+) -> dict[str, bytes]:
+    pngs = figures.run_pngs(history, metrics)
+    rundir.write_files(run_dir, pngs)
+    return pngs
+
+
+def _attempt(command: str, config: TrainConfig, step: Callable[[], T]) -> T | None:
+    try:
+        return step()
+    except Exception as err:
+        # The model is trained and saved by now, and train discards the whole run directory
+        # on an error: a picture that fails must not cost the run. Say how to redo it.
+        log.warning(
+            "Could not write a picture (%s: %s); the run is kept. Retry with "
+            "`newsclf %s %s`.", type(err).__name__, err, command, config.run_dir,
+        )  # fmt: skip
+        return None
+
+
+def _tsne_of_test(
+    run_dir: Path, data: LoadedData, inference: Inference, config: TrainConfig
+) -> tuple[PlotlyFigure, list[Path]] | None:
+    """The t-SNE page of (a stratified sample of) the test split, from embeddings already made."""
+    test, names = data.splits["test"], list(data.label_names)
+    if inference.embeddings is None or len(test) < 5:
+        log.warning("No test embeddings, or under 5 test rows: skipped the t-SNE page.")
+        return None
+    true_ids = np.asarray(test["label"])
+    pred_ids = np.asarray(inference.predicted)
+    rows = stratified_sample(true_ids, embeddings.DEFAULT_MAX_POINTS, seed=config.seed)
+    records = embeddings.tsne_records(
+        np.asarray(inference.embeddings)[rows],
+        rows,
+        labels=[names[i] for i in true_ids[rows]],
+        predicted=[names[i] for i in pred_ids[rows]],
+        texts=test.select(rows.tolist())["text"],
+        seed=config.seed,
+    )
+    return embeddings.write_tsne(run_dir, records, names)
+
+
+def _baseline_and_report(run_dir: Path, data: LoadedData, content: ReportContent) -> list[Path]:
+    """Fit and save the baseline (if the data allow one), then write report.html."""
+    train, test = data.splits["train"], data.splits["test"]
+    written: list[Path] = []
+    try:
+        baseline = fit_baseline(
+            train["text"], train["label"], test["text"], test["label"], data.label_names,
+            seed=content.config.seed,
+        )  # fmt: skip
+    except ValueError as err:  # e.g. a one-class training set: report without the baseline
+        log.warning("Skipped the TF-IDF baseline: %s", err)
+    else:
+        written.append(rundir.write_json(run_dir / rundir.BASELINE_JSON, baseline.metrics))
+        content.baseline = baseline.metrics
+        samples = (content.metrics or {}).get("samples") or []
+        if samples:
+            content.baseline_samples = baseline.predict([s["text"] for s in samples])
+    path = run_dir / rundir.REPORT_HTML
+    path.write_text(render_report(content), encoding="utf-8")
+    return [*written, path]
