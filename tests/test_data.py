@@ -265,6 +265,15 @@ def test_label_names_match_ignoring_case_and_punctuation(tmp_path):
     assert labels == [0, 1, 3, 2] and texts == ["a", "b", "c", "d"]
 
 
+def test_evaluating_on_a_dataset_scores_its_split():
+    names = list(reversed(AG_NEWS_LABELS))  # a model may number the classes its own way
+    bundled = cfg("ag_news")
+    texts, labels, _ = load_eval_split(bundled, "test", names, True)
+    data = load_data(bundled)
+    assert texts == data.splits["test"]["text"]
+    assert [names[i] for i in labels] == [AG_NEWS_LABELS[i] for i in data.splits["test"]["label"]]
+
+
 def test_label_map_from_pairs_and_files(tmp_path):
     assert parse_label_map("world=World, sci_tech = Sci/Tech") == {
         "world": "World",

@@ -81,7 +81,7 @@ def load_data(cfg: TrainConfig, label_map: dict[str, str] | None = None) -> Load
             f"{cfg.data!r} has no training split (found: {sorted(frames)}). Name a file "
             "train.csv (or .tsv/.json/.jsonl/.parquet), or pass the file itself with --data."
         )
-    label_names, tables, skipped = _tables(frames, cfg, cfg.label_names or declared, label_map)
+    label_names, tables, skipped = _tables(frames, cfg, declared, label_map)
     notes = [n for df in frames.values() if (n := df.attrs.get("note"))]
     carved = {}
     for split, fraction, flag in (
@@ -118,18 +118,18 @@ def load_eval_split(
 ) -> tuple[list[str], list[int], list[str]]:
     """Texts, label ids (through the model's own class names) and notes, to score a model on.
 
-    With `whole_file`, `cfg.data` is one file scored whole; else the dataset (bundled, Hub,
-    directory, or the run's own files) gives its `split`, carved the way training carved it.
+    With `whole_file`, a `cfg.data` that is one file is scored whole; else the dataset (bundled,
+    Hub, directory, or a run's own files) gives its `split`, carved the way training carved it.
     """
     if split not in ("train", "validation", "test"):
         raise DataError(f"split={split!r}: expected train, validation or test.")
     cfg = dataclasses.replace(cfg, label_names=list(label_names))
-    if not whole_file:
+    if not (whole_file and Path(cfg.data).is_file()):
         data = load_data(cfg, label_map)
         ds = data.splits[split]
         return list(ds["text"]), list(ds["label"]), data.notes
     df = _read_file(Path(cfg.data), cfg.encoding, cfg.header, _wanted(cfg))
-    _, tables, _ = _tables({split: df}, cfg, list(label_names), label_map)
+    _, tables, _ = _tables({split: df}, cfg, None, label_map)
     notes = [df.attrs["note"]] if "note" in df.attrs else []
     return tables[split]["text"].tolist(), tables[split]["label"].tolist(), notes
 
@@ -429,13 +429,20 @@ def _text_columns(df: pd.DataFrame, text_column: str | None, split: str) -> list
 def _tables(
     frames: dict[str, pd.DataFrame],
     cfg: TrainConfig,
-    names: list[str] | None,
+    declared: list[str] | None,
     label_map: dict[str, str] | None,
 ) -> tuple[list[str], dict[str, pd.DataFrame], dict[str, int]]:
     """Class names, and per split a (text, label id) table without blank texts, plus how many
-    blank texts each split had."""
+    blank texts each split had.
+
+    The names are `cfg.label_names` (given, or the model's when evaluating), else the ones the
+    dataset declares. When both exist and differ, the dataset's class ids are read through its
+    own names first, so a model that numbers the classes otherwise is still scored right.
+    """
     import pandas as pd
 
+    names = cfg.label_names or declared
+    through = declared if declared and cfg.label_names and declared != cfg.label_names else None
     tables, skipped, labels = {}, {}, {}
     for split, df in frames.items():
         texts = _texts(df, cfg.text_column, split)
@@ -447,11 +454,22 @@ def _tables(
             )
         tables[split] = pd.DataFrame({"text": texts[keep].str.strip()})
         labels[split] = _labels(df, cfg.label_column, split, keep, label_map, names)
+        if through:
+            labels[split] = _ids_to_names(labels[split], through)
         skipped[split] = int((~keep).sum())
     names, to_id = _label_mapping(labels, names)
     for split, table in tables.items():
         table["label"] = _label_ids(labels[split], to_id[split], names, split)
     return names, {s: t.reset_index(drop=True) for s, t in tables.items()}, skipped
+
+
+def _ids_to_names(labels: pd.Series, names: list[str]) -> pd.Series:
+    """Class ids (counted from 0 or from 1) -> the names they stand for."""
+    ints = {v for v in labels.tolist() if isinstance(v, int)}
+    if not ints:
+        return labels
+    base = 1 if 0 not in ints and max(ints) == len(names) else 0
+    return labels.map(lambda v: names[v - base] if 0 <= v - base < len(names) else v)
 
 
 def _source(df: pd.DataFrame) -> str:
