@@ -330,15 +330,19 @@ def _first_row_is_data(raw: pd.DataFrame, first: list[str], columns: Sequence[st
 
 
 def _headerless_names(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
-    """Names for the columns of a file without a header: the AG News layout (label, title,
-    description), or for two columns the label (fewer distinct values) and the text, named as
-    asked; else col1, col2, ... for --text-column and --label-column to pick from."""
+    """Names for the columns of a file without a header, as asked for where that is clear: one
+    column is the text; two are the label (fewer distinct values) and the text; three with
+    integers first are the AG News layout (label, title, description); else col1, col2, ...
+    for --text-column and --label-column to pick from."""
     n = len(df.columns)
+    text = columns[0] if 1 <= len(columns) <= 2 else "text"
+    label = columns[-1] if len(columns) >= 2 else "label"
     first_is_int = df.iloc[:, 0].str.strip().str.fullmatch(r"-?\d+").all()
+    if n == 1:
+        return [text]
     if n == 3 and first_is_int:
-        return [columns[-1], "title", "description"]
+        return [label, "title", "description"]
     if n == 2:
-        label, text = columns[-1], columns[0] if len(columns) == 2 else "text"
         distinct = [df.iloc[:, j].nunique() for j in (0, 1)]
         return [label, text] if first_is_int or distinct[0] < distinct[1] else [text, label]
     return [f"col{j + 1}" for j in range(n)]
