@@ -1,7 +1,6 @@
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -11,18 +10,21 @@ COMMANDS = ["train", "evaluate", "predict", "plot", "embed", "report", "serve"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
-def test_help_is_instant(command):
-    args = [sys.executable, "-m", "newsclf.cli"] + ([command] if command else []) + ["--help"]
-    start = time.perf_counter()
-    out = subprocess.run(args, capture_output=True, text=True, check=True)
-    assert time.perf_counter() - start < 2.0
-    assert "usage: newsclf" in out.stdout
-
-
-def test_help_does_not_import_torch():
-    code = "import sys; from newsclf.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+def test_help_imports_no_torch(command):
+    """`--help` stays instant because it imports no heavy library; how long it takes is
+    measured by benchmarks/bench_cli.py, not asserted here (a busy machine would flake)."""
+    args = [command] if command else []
+    code = (
+        "import sys\n"
+        "from newsclf.cli import main\n"
+        f"assert main({args!r} + ['--help']) == 0\n"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets', 'pandas', 'sklearn') "
+        "if m in sys.modules]\n"
+        "print('heavy:', heavy)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert "usage: newsclf" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "heavy: []"
 
 
 def test_predict_arguments_json_and_stdin(tiny_run, capsys, monkeypatch):

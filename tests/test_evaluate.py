@@ -1,4 +1,5 @@
 import json
+import sys
 
 import pytest
 
@@ -24,7 +25,9 @@ def test_compute_metrics_known_values():
 
 def test_evaluate_run_writes_metrics(tiny_run, tmp_path):
     out = tmp_path / "m.json"
-    metrics = evaluate(tiny_run.run_dir, output=out, quiet=True)
+    # The batch size training scored with: the same batches give the same numbers, where
+    # other padding could break a near tie the other way.
+    metrics = evaluate(tiny_run.run_dir, output=out, quiet=True, batch_size=64)
     saved = json.loads(out.read_text())
     assert (
         saved["accuracy"] == metrics["accuracy"] == pytest.approx(tiny_run.test_metrics["accuracy"])
@@ -53,3 +56,38 @@ def test_evaluate_model_dir_needs_data(tiny_run, tmp_path):
     model = shutil.copytree(tiny_run.run_dir / "best_model", tmp_path / "model")
     with pytest.raises(DataError, match="--data"):
         evaluate(model)
+
+
+def test_labels_match_loosely_and_through_a_label_map(tiny_run, tmp_path):
+    """'world' is World and 'sci_tech' is Sci/Tech (case and punctuation aside); --label-map
+    renames the rest. Supports count the true labels, so they are known whatever is predicted."""
+    rows = [("a", "world"), ("b", "SPORTS"), ("c", "sci_tech"), ("d", "money"), ("e", "money")]
+    write_csv(tmp_path / "other.csv", rows)
+    metrics = evaluate(
+        tiny_run.run_dir / "best_model",
+        data=str(tmp_path / "other.csv"),
+        output=tmp_path / "out.json",
+        quiet=True,
+        label_map="money=Business",
+    )
+    supports = {name: row["support"] for name, row in metrics["per_class"].items()}
+    assert supports == {"World": 1, "Sports": 1, "Business": 2, "Sci/Tech": 1}
+    with pytest.raises(
+        DataError, match=r"\['money'\].*\['World', 'Sports', 'Business', 'Sci/Tech'\]"
+    ):
+        evaluate(tiny_run.run_dir, data=str(tmp_path / "other.csv"), output=tmp_path / "o.json")
+
+
+def test_evaluate_draws_no_progress_bar_when_stderr_is_not_a_terminal(tiny_run, tmp_path, capsys):
+    from newsclf.cli import main
+
+    assert main(["evaluate", str(tiny_run.run_dir), "--output", str(tmp_path / "m.json")]) == 0
+    assert "Predicting" not in capsys.readouterr().err
+
+
+def test_progress_only_for_a_terminal(monkeypatch):
+    from newsclf.predict import show_progress
+
+    for tty, quiet, expected in [(True, False, True), (True, True, False), (False, False, False)]:
+        monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)
+        assert show_progress(quiet) is expected

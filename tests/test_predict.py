@@ -3,9 +3,9 @@ import shutil
 import numpy as np
 import pytest
 
-from newsclf import Classifier, ModelError
+from newsclf import Classifier, InputError, ModelError
 from newsclf.data import AG_NEWS_LABELS
-from newsclf.predict import read_texts
+from newsclf.predict import check_texts, read_texts
 
 TEXTS = [
     "Federer wins his fifth Wimbledon title",
@@ -36,14 +36,36 @@ def test_inference_keeps_input_order_and_gives_cls_embeddings(tiny_run):
 
 
 def test_plain_transformers_pipeline_returns_names(tiny_run):
+    """The pipeline names the same classes with the same probabilities. Compared through the
+    probabilities, not the argmax: a near tie may break either way under other padding."""
     from transformers import pipeline
 
     best = str(tiny_run.run_dir / "best_model")
     pipe = pipeline("text-classification", model=best, device="cpu")
     out = pipe(TEXTS)
     ours = Classifier.from_pretrained(best).predict(TEXTS)
-    assert [o["label"] for o in out] == [p.label for p in ours]
-    assert all(not o["label"].startswith("LABEL_") for o in out)
+    for theirs, mine in zip(out, ours, strict=True):
+        assert theirs["label"] in AG_NEWS_LABELS
+        assert theirs["score"] == pytest.approx(mine.probabilities[theirs["label"]], abs=1e-4)
+
+
+def test_blank_texts_are_refused_with_their_position(tiny_bert_dir):
+    clf = Classifier.from_pretrained(tiny_bert_dir)
+    with pytest.raises(InputError, match=r"text 2 of 3 is blank \('  '\)"):
+        clf.predict(["fine", "  ", "also fine"])
+    with pytest.raises(InputError, match="text 1 of 1 is blank"):
+        clf.predict("")
+    with pytest.raises(InputError, match="text 1 of 2 is int"):
+        clf.predict([3, "x"])
+    assert clf.predict([]) == []
+    assert len(clf.predict(["x"])) == 1
+
+
+def test_check_texts_is_the_one_rule():
+    assert check_texts(["a", " b "]) == ["a", " b "]
+    for bad in ([""], ["\t\n"], ["a", " "], [None]):
+        with pytest.raises(InputError, match="of"):
+            check_texts(bad)
 
 
 def test_model_dir_without_weights_or_tokenizer_is_refused(tiny_run, tmp_path):
@@ -66,3 +88,6 @@ def test_read_texts_from_lines_and_tables(tmp_path):
     assert read_texts(tmp_path / "b.csv", column="headline") == ["hello", "world"]
     with pytest.raises(ValueError, match=r"found \['headline', 'x'\]"):
         read_texts(tmp_path / "b.csv")
+    (tmp_path / "c.csv").write_text('text\nhello\n"  "\n')
+    with pytest.raises(InputError, match="row 2 of 2 is blank"):
+        read_texts(tmp_path / "c.csv")

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from helpers import synthetic_rows, tiny_config, write_csv
+from helpers import CLASS_WORDS, synthetic_rows, tiny_config, write_csv
 from newsclf import DataError, RunExistsError, TrainConfig, train
 from newsclf.data import AG_NEWS_LABELS
 
@@ -44,24 +44,38 @@ def test_tiny_run_writes_the_run_directory(tiny_run):
     assert not list(run.parent.glob(".*incomplete"))
 
 
-def test_training_learns_a_separable_task(tmp_path, tiny_bert_dir):
-    write_csv(tmp_path / "train.csv", synthetic_rows(400, seed=1))
-    write_csv(tmp_path / "test.csv", synthetic_rows(80, seed=2))
-    cfg = tiny_config(
-        tiny_bert_dir,
-        tmp_path / "runs",
-        data=str(tmp_path / "train.csv"),
-        test_data=str(tmp_path / "test.csv"),
-        epochs=3,
-        learning_rate=2e-3,
-        max_train_samples=None,
-        max_eval_samples=None,
-        max_test_samples=None,
+def test_one_labelled_file_is_split_into_train_validation_and_test(tmp_path, tiny_bert_dir, capsys):
+    """One labelled file and no test file: test, then validation, are carved from it
+    (stratified, seeded), the output and data.json say so, and the saved best model holds
+    trained weights. Nothing here depends on what the tiny model learns."""
+    import torch
+    from safetensors.torch import load_file
+
+    write_csv(tmp_path / "labelled.csv", synthetic_rows(200, seed=1))
+    result = train(
+        tiny_config(
+            tiny_bert_dir,
+            tmp_path / "runs",
+            data=str(tmp_path / "labelled.csv"),
+            max_train_samples=None,
+            max_eval_samples=None,
+            max_test_samples=None,
+        )
     )
-    result = train(cfg)
-    assert result.test_metrics["accuracy"] >= 0.9  # chance is 0.25
-    losses = [row["train_loss"] for row in result.history]
-    assert losses[-1] < losses[0]
+    out = capsys.readouterr().out
+    assert "test: 20 rows held out from train (10%, stratified, seed 42)" in out
+    assert "validation: 18 rows held out from train (10%, stratified, seed 42)" in out
+    data = json.loads((result.run_dir / "data.json").read_text())
+    assert data["carved"]["test"] == {"from": "train", "fraction": 0.1, "seed": 42}
+    splits = data["splits"]
+    assert [splits[s]["rows"] for s in ("train", "validation", "test")] == [162, 18, 20]
+    assert splits["test"]["class_counts"] == {name: 5 for name in sorted(CLASS_WORDS)}
+    assert result.test_metrics["num_samples"] == 20
+    # Training moved the encoder's weights, and best_model/ holds the moved ones.
+    name = "encoder.layer.0.attention.self.query.weight"
+    start = load_file(tiny_bert_dir / "model.safetensors")[name]
+    trained = load_file(result.run_dir / "best_model" / "model.safetensors")[f"bert.{name}"]
+    assert start.shape == trained.shape and not torch.equal(start, trained)
 
 
 def test_distilbert_architecture_goes_through_the_same_path(tmp_path, tiny_distilbert_dir):

@@ -9,7 +9,15 @@ Importing newsclf is cheap: torch and transformers load when a function first ne
 
 from newsclf.config import TrainConfig
 from newsclf.data import LoadedData, load_data
-from newsclf.errors import ConfigError, DataError, ModelError, NewsclfError, RunExistsError
+from newsclf.errors import (
+    ConfigError,
+    DataError,
+    InputError,
+    ModelError,
+    NewsclfError,
+    OutputError,
+    RunExistsError,
+)
 from newsclf.evaluate import compute_metrics, evaluate
 from newsclf.predict import Classifier, Inference, Prediction
 from newsclf.train import RunResult, train
@@ -21,9 +29,11 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Inference",
+    "InputError",
     "LoadedData",
     "ModelError",
     "NewsclfError",
+    "OutputError",
     "Prediction",
     "RunExistsError",
     "RunResult",

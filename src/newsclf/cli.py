@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from newsclf.config import TrainConfig
 from newsclf.errors import NewsclfError
@@ -18,19 +19,37 @@ from newsclf.errors import NewsclfError
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed as one line
+        return 0 if done.code is None else done.code if isinstance(done.code, int) else 2
     try:
         return args.func(args) or 0
-    except (NewsclfError, FileNotFoundError) as err:
-        print(f"newsclf {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except NewsclfError as err:
+        _error(args.command, str(err))
+    except OSError as err:  # a path the checks did not foresee: still one line, no traceback
+        where = f": {err.filename}" if err.filename else ""
+        _error(args.command, f"{err.strerror or err}{where}. Check the path and its permissions.")
     except KeyboardInterrupt:
         print("\ninterrupted; nothing half-written was kept.", file=sys.stderr)
         return 130
+    return 2
+
+
+def _error(command: str, message: str) -> None:
+    """Every error is one line on stderr (the exit code is 2)."""
+    print(f"newsclf {command}: error: {' '.join(message.splitlines())}", file=sys.stderr)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line naming the bad argument and where the help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}. See `{self.prog} --help`.\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="newsclf",
         description="Fine-tune transformer encoders for text classification (AG News by default).",
     )
@@ -63,7 +82,7 @@ def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field, default: object
     flag = "--" + f.name.replace("_", "-")
     help_text = f"{f.metadata.get('help', '')} (default: {default})"
     kind = str(f.type)
-    if kind == "bool":
+    if kind in ("bool", "bool | None"):
         p.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
     elif kind.startswith("list[str]"):
         p.add_argument(
@@ -101,7 +120,22 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("--output", type=Path, help="where to write the metrics JSON")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--label-map",
+        metavar="MAP",
+        help="rename the data's labels to the model's classes: 'world=World,sci_tech=Sci/Tech' "
+        "or a JSON/YAML file; names already match ignoring case and punctuation",
+    )
+    p.add_argument("--text-column", help="text column(s) of --data, e.g. 'title,description'")
+    p.add_argument("--label-column", help="label column of --data")
+    p.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        help="whether --data CSV/TSV files start with a header row (default: detected)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (none when not a terminal)"
+    )
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -109,7 +143,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from newsclf.evaluate import evaluate, format_report
 
     _quiet_loading()
-    metrics = evaluate(args.path, args.data, args.split, args.output, args.batch_size, args.quiet)
+    metrics = evaluate(
+        args.path,
+        args.data,
+        args.split,
+        args.output,
+        args.batch_size,
+        args.quiet,
+        label_map=args.label_map,
+        header=args.header,
+        text_column=args.text_column,
+        label_column=args.label_column,
+    )
+    for note in metrics["notes"]:
+        print(f"Note: {note}")
     print(format_report(metrics))
     print(f"written to {metrics['written_to']}")
     return 0
@@ -133,19 +180,23 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from newsclf.predict import Classifier, read_texts
+    from newsclf.config import require_positive
+    from newsclf.model import find_model_dir
+    from newsclf.predict import Classifier, check_texts, read_texts
 
-    texts = list(args.texts)
+    model_dir = find_model_dir(args.model)
+    require_positive(args.batch_size, "--batch-size")
+    texts = check_texts(args.texts, "TEXT argument")
     if args.file:
         texts += read_texts(args.file, args.column)
     if not texts and not sys.stdin.isatty():
-        texts = [line.strip() for line in sys.stdin if line.strip()]
+        texts = [line.strip() for line in sys.stdin if line.strip()]  # blank lines separate
     if not texts:
         raise NewsclfError(
             "no text to classify: pass TEXT arguments, --file FILE, or pipe lines on stdin."
         )
     _quiet_loading()
-    classifier = Classifier.from_pretrained(args.model)
+    classifier = Classifier.from_pretrained(model_dir)
     for text, pred in zip(
         texts, classifier.predict(texts, batch_size=args.batch_size), strict=True
     ):

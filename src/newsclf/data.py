@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsclf import paths
 from newsclf.errors import DataError, HubUnreachableError
 
 if TYPE_CHECKING:
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from newsclf.config import TrainConfig
 
 AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
+# Column names a header row holds when --text-column and --label-column are not given.
+DEFAULT_COLUMNS = ("text", "title", "description", "label")
 BUNDLED = {"ag_news": ("train_subset.csv.gz", "test.csv.gz")}
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 SPLIT_ALIASES = {
@@ -41,6 +45,9 @@ class LoadedData:
     label_names: list[str]
     source: str
     skipped_empty: dict[str, int] = field(default_factory=dict)
+    # What was decided for the user: a carved split, a file read without a header row.
+    notes: list[str] = field(default_factory=list)
+    carved: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Rows and class counts per split: what `data.json` and the report show."""
@@ -54,31 +61,45 @@ class LoadedData:
             "label_names": self.label_names,
             "splits": out,
             "skipped_empty": self.skipped_empty,
+            "carved": self.carved,
+            "notes": self.notes,
             "source": self.source,
         }
 
 
-def load_data(cfg: TrainConfig) -> LoadedData:
-    """Load, map labels, split and subsample the data that `cfg` names."""
+def load_data(cfg: TrainConfig, label_map: dict[str, str] | None = None) -> LoadedData:
+    """Load, map labels, split and subsample the data that `cfg` names.
+
+    Without a test split, `test_fraction` of train is carved off (stratified, seeded) first,
+    then `val_fraction` of the rest for validation when there is no validation split.
+    """
     frames, declared = _read_source(cfg)
-    if cfg.validation_data:
-        frames["validation"] = _read_file(Path(cfg.validation_data), cfg.encoding)
-    if cfg.test_data:
-        frames["test"] = _read_file(Path(cfg.test_data), cfg.encoding)
+    for split, file in (("validation", cfg.validation_data), ("test", cfg.test_data)):
+        if file:
+            frames[split] = _read_file(Path(file), cfg.encoding, cfg.header, _wanted(cfg))
     if "train" not in frames:
-        raise DataError(f"{cfg.data!r} has no training split (found: {sorted(frames)}).")
-    if "test" not in frames:
         raise DataError(
-            f"{cfg.data!r} has no test split (found: {sorted(frames)}). Pass one with --test-data FILE."
+            f"{cfg.data!r} has no training split (found: {sorted(frames)}). Name a file "
+            "train.csv (or .tsv/.json/.jsonl/.parquet), or pass the file itself with --data."
         )
-    texts = {s: _texts(df, cfg.text_column, s) for s, df in frames.items()}
-    label_names, to_id = _label_mapping(frames, cfg, declared)
-    tables = {s: _clean(texts[s], frames[s][cfg.label_column], to_id[s], s) for s in frames}
-    skipped = {s: n for s, (_, n) in tables.items()}
-    tables = {s: t for s, (t, _) in tables.items()}
+    label_names, tables, skipped = _tables(frames, cfg, declared, label_map)
+    notes = [n for df in frames.values() if (n := df.attrs.get("note"))]
+    carved = {}
+    for split, fraction, flag in (
+        ("test", cfg.test_fraction, "test"),
+        ("validation", cfg.val_fraction, "val"),
+    ):
+        if split not in tables:
+            tables["train"], tables[split] = _stratified_split(
+                tables["train"], fraction, cfg.seed, split, flag
+            )
+            carved[split] = {"from": "train", "fraction": fraction, "seed": cfg.seed}
+            skipped.setdefault(split, 0)
+            notes.append(
+                f"{split}: {len(tables[split]):,} rows held out from train ({fraction:.0%}, "
+                f"stratified, seed {cfg.seed}), as no {split} split was given"
+            )
     _check_train(tables["train"], label_names)
-    if "validation" not in tables:
-        tables["train"], tables["validation"] = _stratified_split(tables["train"], cfg)
     limits = {
         "train": cfg.max_train_samples,
         "validation": cfg.max_eval_samples,
@@ -86,30 +107,58 @@ def load_data(cfg: TrainConfig) -> LoadedData:
     }
     for split, limit in limits.items():
         tables[split] = _subsample(tables[split], limit, cfg.seed)
-    return LoadedData(_to_datasets(tables), label_names, cfg.data, skipped)
+    return LoadedData(_to_datasets(tables), label_names, cfg.data, skipped, notes, carved)
 
 
 def load_eval_split(
-    cfg: TrainConfig, split: str, label_names: list[str]
-) -> tuple[list[str], list[int]]:
-    """Texts and label ids to score a model on, mapped through the model's own class names.
+    cfg: TrainConfig,
+    split: str,
+    label_names: list[str],
+    whole_file: bool,
+    label_map: dict[str, str] | None = None,
+) -> tuple[list[str], list[int], list[str]]:
+    """Texts, label ids (through the model's own class names) and notes, to score a model on.
 
-    A single file is scored whole; a dataset (bundled, Hub, directory) gives its `split`.
+    With `whole_file`, a `cfg.data` that is one file is scored whole; else the dataset (bundled,
+    Hub, directory, or a run's own files) gives its `split`, carved the way training carved it.
     """
     if split not in ("train", "validation", "test"):
         raise DataError(f"split={split!r}: expected train, validation or test.")
     cfg = dataclasses.replace(cfg, label_names=list(label_names))
-    path = Path(cfg.data)
-    if path.is_file():
-        df = _read_file(path, cfg.encoding)
-        names, maps = _label_mapping({split: df}, cfg, None)
-        table, _ = _clean(
-            _texts(df, cfg.text_column, split), df[cfg.label_column], maps[split], split
+    if not (whole_file and Path(cfg.data).is_file()):
+        data = load_data(cfg, label_map)
+        ds = data.splits[split]
+        return list(ds["text"]), list(ds["label"]), data.notes
+    df = _read_file(Path(cfg.data), cfg.encoding, cfg.header, _wanted(cfg))
+    _, tables, _ = _tables({split: df}, cfg, None, label_map)
+    notes = [df.attrs["note"]] if "note" in df.attrs else []
+    return tables[split]["text"].tolist(), tables[split]["label"].tolist(), notes
+
+
+def parse_label_map(spec: str | dict[str, str] | None) -> dict[str, str] | None:
+    """`world=World,sci_tech=Sci/Tech`, or a JSON/YAML file holding such a mapping."""
+    if spec is None or isinstance(spec, dict):
+        return spec
+    import yaml
+
+    if Path(spec).is_file():
+        try:
+            mapping = yaml.safe_load(Path(spec).read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            mapping = None
+        if not isinstance(mapping, dict):
+            raise DataError(
+                f"--label-map file {spec} does not hold a mapping of data labels to class names, "
+                'e.g. {"world": "World", "sci_tech": "Sci/Tech"}. Fix the file.'
+            )
+        return {str(k): str(v) for k, v in mapping.items()}
+    pairs = [p.partition("=") for p in spec.split(",") if p.strip()]
+    if not pairs or any(not sep or not k.strip() or not v.strip() for k, sep, v in pairs):
+        raise DataError(
+            f"--label-map {spec!r}: expected DATA_LABEL=CLASS pairs joined by commas, e.g. "
+            "'world=World,sci_tech=Sci/Tech', or a JSON/YAML file of that mapping."
         )
-    else:
-        ds = load_data(cfg).splits[split]
-        return list(ds["text"]), list(ds["label"])
-    return table["text"].tolist(), table["label"].tolist()
+    return {k.strip(): v.strip() for k, _, v in pairs}
 
 
 # --- sources -----------------------------------------------------------------------------
@@ -121,8 +170,11 @@ def _read_source(cfg: TrainConfig) -> tuple[dict[str, pd.DataFrame], list[str] |
         return _read_bundled(cfg.data), list(AG_NEWS_LABELS)
     path = Path(cfg.data)
     if path.exists():
-        return _read_local(path, cfg.encoding)
-    if "/" in cfg.data and not cfg.data.startswith((".", "/")):
+        return _read_local(path, cfg)
+    looks_like_file = _stem_and_format(path)[1] is not None or cfg.data.startswith((".", "/", "~"))
+    if looks_like_file or cfg.data.count("/") > 1:
+        raise DataError(paths.missing(path, "--data"))
+    if "/" in cfg.data:
         return _read_hub(cfg.data)
     raise DataError(
         f"--data {cfg.data!r} is neither a bundled dataset ({', '.join(BUNDLED)}), an existing "
@@ -137,24 +189,25 @@ def bundled_path(name: str, filename: str) -> Path:
 def _read_bundled(name: str) -> dict[str, pd.DataFrame]:
     train_file, test_file = BUNDLED[name]
     return {
-        "train": _read_file(bundled_path(name, train_file), "utf-8"),
-        "test": _read_file(bundled_path(name, test_file), "utf-8"),
+        "train": _read_file(bundled_path(name, train_file), "utf-8", None, DEFAULT_COLUMNS),
+        "test": _read_file(bundled_path(name, test_file), "utf-8", None, DEFAULT_COLUMNS),
     }
 
 
-def _read_local(path: Path, encoding: str) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
+def _read_local(path: Path, cfg: TrainConfig) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
     declared = _classes_txt(path if path.is_dir() else path.parent)
-    if path.is_file():
-        return {"train": _read_file(path, encoding)}, declared
+    if not path.is_dir():
+        return {"train": _read_file(path, cfg.encoding, cfg.header, _wanted(cfg))}, declared
     frames = {}
     for file in sorted(path.iterdir()):
         split = _split_of(file)
         if split and split not in frames:
-            frames[split] = _read_file(file, encoding)
+            frames[split] = _read_file(file, cfg.encoding, cfg.header, _wanted(cfg))
     if not frames:
         raise DataError(
             f"Directory {path} holds no train/validation/test files with a suffix among "
-            f"{', '.join(SUFFIXES)} (found: {sorted(p.name for p in path.iterdir())[:10]})."
+            f"{', '.join(SUFFIXES)} (found: {sorted(p.name for p in path.iterdir())[:10]}). Name "
+            "them train.csv and test.csv (validation.csv optional), or pass one file with --data."
         )
     return frames, declared
 
@@ -185,11 +238,19 @@ def _classes_txt(folder: Path) -> list[str] | None:
     ]
 
 
-def _read_file(path: Path, encoding: str) -> pd.DataFrame:
+def _wanted(cfg: TrainConfig) -> tuple[str, ...]:
+    """Column names a header row would hold: the ones asked for, or the defaults."""
+    texts = [c.strip() for c in cfg.text_column.split(",")] if cfg.text_column else []
+    return (*(texts or DEFAULT_COLUMNS[:3]), cfg.label_column)
+
+
+def _read_file(
+    path: Path, encoding: str, header: bool | None = None, columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """One table; CSV/TSV files without a header row are detected (or `header=False`)."""
     import pandas as pd
 
-    if not path.is_file():
-        raise DataError(f"Data file {path} does not exist.")
+    paths.check_readable_file(path, "Data file")
     _, fmt = _stem_and_format(path)
     if fmt is None:
         raise DataError(
@@ -197,7 +258,7 @@ def _read_file(path: Path, encoding: str) -> pd.DataFrame:
         )
     try:
         if fmt in ("csv", "tsv"):
-            df = _read_csv(path, "\t" if fmt == "tsv" else ",", encoding)
+            df = _read_csv(path, "\t" if fmt == "tsv" else ",", encoding, header, columns)
         elif fmt == "parquet":
             df = pd.read_parquet(path)
         else:
@@ -207,33 +268,91 @@ def _read_file(path: Path, encoding: str) -> pd.DataFrame:
             f"{path}: bytes that are not valid {encoding} at position {err.start}. Re-save the file "
             "as UTF-8, or pass --encoding (e.g. latin-1) if you know its encoding."
         ) from None
-    except (ValueError, pd.errors.ParserError) as err:
-        raise DataError(f"{path}: could not be parsed as {fmt}: {err}") from None
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame()
+    except DataError:
+        raise
+    except (ValueError, pd.errors.ParserError, OSError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: could not be read as {fmt}: {first_line}") from None
     if df.empty:
         raise DataError(f"{path} holds no rows. Expected a header and at least one row per class.")
+    df.attrs["source"] = str(path)
     return df
 
 
-def _read_csv(path: Path, sep: str, encoding: str) -> pd.DataFrame:
-    """Read a CSV; the original AG News CSV has no header: class (1-4), title, description."""
+def _read_csv(
+    path: Path, sep: str, encoding: str, header: bool | None, columns: Sequence[str]
+) -> pd.DataFrame:
+    """Read a CSV whose first row is a header, or data (detected, or `header=False`).
+
+    The original AG News CSV has no header: class (1-4), title, description.
+    """
     import pandas as pd
 
-    df = pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False)
-    first = str(df.columns[0]).strip()
-    if len(df.columns) == 3 and first.isdigit():
-        df = pd.read_csv(
-            path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False, header=None
+    raw = pd.read_csv(
+        path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False, header=None
+    )
+    first = [str(c).strip() for c in raw.iloc[0]]
+    detected = header is None and _first_row_is_data(raw, first, columns)
+    if header is False or detected:
+        df = raw.copy()
+        df.columns = _headerless_names(df, columns)
+        how = "detected: its first row reads as data; pass --header if it is not"
+        how = how if detected else "--no-header"
+        df.attrs["note"] = (
+            f"{path.name} has no header row ({how}): columns read as {list(df.columns)}"
         )
-        df.columns = ["label", "title", "description"]
-        df["label"] = df["label"].astype(int)
-        return df
+        return _numeric_labels(df)
+    twice = sorted({c for c in first if first.count(c) > 1})
+    if twice:
+        raise DataError(
+            f"{path}: the header names column(s) {twice} more than once (header: {first}). "
+            "Give each column its own name."
+        )
+    df = raw.iloc[1:].reset_index(drop=True)
+    df.columns = first
     return _numeric_labels(df)
+
+
+def _first_row_is_data(raw: pd.DataFrame, first: list[str], columns: Sequence[str]) -> bool:
+    """A header row names the columns; a first row of data does not, and its cells look like
+    the rows below: a label that recurs in its column, an integer in a column of integers."""
+    if len(raw) < 2 or set(first) & set(columns):
+        return False
+    rest = raw.iloc[1:]
+    for j, cell in enumerate(first):
+        below = rest.iloc[:, j].str.strip()
+        if cell and (below == cell).any():
+            return True
+        if cell.lstrip("-").isdigit() and below.str.fullmatch(r"-?\d+").all():
+            return True
+    return False
+
+
+def _headerless_names(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """Names for the columns of a file without a header, as asked for where that is clear: one
+    column is the text; two are the label (fewer distinct values) and the text; three with
+    integers first are the AG News layout (label, title, description); else col1, col2, ...
+    for --text-column and --label-column to pick from."""
+    n = len(df.columns)
+    text = columns[0] if 1 <= len(columns) <= 2 else "text"
+    label = columns[-1] if len(columns) >= 2 else "label"
+    first_is_int = df.iloc[:, 0].str.strip().str.fullmatch(r"-?\d+").all()
+    if n == 1:
+        return [text]
+    if n == 3 and first_is_int:
+        return [label, "title", "description"]
+    if n == 2:
+        distinct = [df.iloc[:, j].nunique() for j in (0, 1)]
+        return [label, text] if first_is_int or distinct[0] < distinct[1] else [text, label]
+    return [f"col{j + 1}" for j in range(n)]
 
 
 def _numeric_labels(df: pd.DataFrame) -> pd.DataFrame:
     """CSV columns were read as text; a label column of integers should be integers."""
     for column in df.columns:
-        values = df[column]
+        values = df[column].str.strip()
         if len(values) and values.str.fullmatch(r"-?\d+").all():
             df[column] = values.astype(int)
     return df
@@ -300,68 +419,175 @@ def _text_columns(df: pd.DataFrame, text_column: str | None, split: str) -> list
         wanted = ["title", "description"]
     else:
         raise DataError(
-            f"No text column in the {split} split: found columns {found}. "
+            f"No text column in the {split} split ({_source(df)}): found columns {found}. "
             "Name it with --text-column (several joined with commas, e.g. 'title,description')."
         )
     missing = [c for c in wanted if c not in found]
     if missing:
         raise DataError(
-            f"Text column(s) {missing} not in the {split} split: found columns {found}. "
+            f"Text column(s) {missing} not in the {split} split ({_source(df)}): found columns {found}. "
             "Fix --text-column."
         )
     return wanted
 
 
+def _tables(
+    frames: dict[str, pd.DataFrame],
+    cfg: TrainConfig,
+    declared: list[str] | None,
+    label_map: dict[str, str] | None,
+) -> tuple[list[str], dict[str, pd.DataFrame], dict[str, int]]:
+    """Class names, and per split a (text, label id) table without blank texts, plus how many
+    blank texts each split had.
+
+    The names are `cfg.label_names` (given, or the model's when evaluating), else the ones the
+    dataset declares. When both exist and differ, the dataset's class ids are read through its
+    own names first, so a model that numbers the classes otherwise is still scored right.
+    """
+    import pandas as pd
+
+    names = cfg.label_names or declared
+    through = declared if declared and cfg.label_names and declared != cfg.label_names else None
+    tables, skipped, labels = {}, {}, {}
+    for split, df in frames.items():
+        texts = _texts(df, cfg.text_column, split)
+        keep = texts.str.strip().str.len() > 0
+        if not keep.any():
+            raise DataError(
+                f"The {split} split ({_source(df)}) has no rows with non-empty text. Fill in the "
+                "texts, or point --text-column at the column that holds them."
+            )
+        tables[split] = pd.DataFrame({"text": texts[keep].str.strip()})
+        labels[split] = _labels(df, cfg.label_column, split, keep, label_map, names)
+        if through:
+            labels[split] = _ids_to_names(labels[split], through)
+        skipped[split] = int((~keep).sum())
+    names, to_id = _label_mapping(labels, names)
+    for split, table in tables.items():
+        table["label"] = _label_ids(labels[split], to_id[split], names, split)
+    return names, {s: t.reset_index(drop=True) for s, t in tables.items()}, skipped
+
+
+def _ids_to_names(labels: pd.Series, names: list[str]) -> pd.Series:
+    """Class ids (counted from 0 or from 1) -> the names they stand for."""
+    ints = {v for v in labels.tolist() if isinstance(v, int)}
+    if not ints:
+        return labels
+    base = 1 if 0 not in ints and max(ints) == len(names) else 0
+    return labels.map(lambda v: names[v - base] if 0 <= v - base < len(names) else v)
+
+
+def _source(df: pd.DataFrame) -> str:
+    return df.attrs.get("source", "the dataset")
+
+
+def _labels(
+    df: pd.DataFrame,
+    column: str,
+    split: str,
+    keep: pd.Series,
+    label_map: dict[str, str] | None,
+    names: list[str] | None,
+) -> pd.Series:
+    """The label cells of the rows kept, checked: present, not empty, one kind of value."""
+    if column not in df.columns:
+        raise DataError(
+            f"Label column {column!r} not in the {split} split ({_source(df)}): found columns "
+            f"{[str(c) for c in df.columns]}. Fix --label-column."
+        )
+    labels = df[column][keep]
+    empty = labels.isna() | labels.astype(str).str.strip().eq("")
+    if empty.any():
+        first = int(empty.to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"The {split} split ({_source(df)}) has {int(empty.sum())} row(s) with an empty "
+            f"label, the first at data row {int(labels.index[first]) + 1}: every row needs a "
+            "class. Fill in those labels or delete the rows."
+        )
+    if labels.dtype.kind == "f" and (labels % 1 == 0).all():
+        labels = labels.astype(int)  # JSON integers read as floats
+    if label_map:
+        labels = _mapped(labels, label_map, names)
+    _check_one_kind(labels, split, df)
+    return labels
+
+
+def _check_one_kind(labels: pd.Series, split: str, df: pd.DataFrame) -> None:
+    """Refuse a label column that mixes class ids (integers) and class names."""
+    as_text = labels.astype(str).str.strip()
+    numeric = as_text.str.fullmatch(r"-?\d+")
+    if numeric.any() and not numeric.all():
+        ids = sorted(set(as_text[numeric]))[:5]
+        words = sorted(set(as_text[~numeric]))[:5]
+        raise DataError(
+            f"The labels of the {split} split ({_source(df)}) mix numbers {ids} and names "
+            f"{words}: expected one kind. Write every label as a class name or every one as an id."
+        )
+
+
+def _mapped(labels: pd.Series, label_map: dict[str, str], names: list[str] | None) -> pd.Series:
+    """Apply --label-map; each target must be a class name."""
+    if names:
+        lookup = _loose_lookup(names)
+        wrong = sorted(v for v in set(label_map.values()) if _loose(v) not in lookup)
+        if wrong:
+            raise DataError(
+                f"--label-map maps to {wrong}, which the model does not know: its classes are "
+                f"{names}. Fix the mapping's right-hand sides."
+            )
+    return labels.map(lambda v: label_map.get(str(v).strip(), v))
+
+
+def _loose(name: str) -> str:
+    """Label names match ignoring case, spaces and punctuation: 'sci_tech' is 'Sci/Tech'."""
+    return re.sub(r"[^0-9a-z]", "", str(name).casefold())
+
+
+def _loose_lookup(names: list[str]) -> dict[str, int]:
+    """Loose form -> class id, for the forms only one class has."""
+    forms = [_loose(n) for n in names]
+    return {f: i for i, f in enumerate(forms) if f and forms.count(f) == 1}
+
+
 def _label_mapping(
-    frames: dict[str, pd.DataFrame], cfg: TrainConfig, declared: list[str] | None
+    labels: dict[str, pd.Series], declared: list[str] | None
 ) -> tuple[list[str], dict[str, dict[Any, int]]]:
     """Class names in id order, and per split a map from raw label values to ids.
 
-    Names come from --label-names, else from the dataset's declaration, else are derived
-    deterministically from the training labels: sorted strings, or sorted integers as text.
+    Names come from --label-names (or the model), else from the dataset's declaration, else are
+    derived deterministically from the training labels: sorted strings, or sorted integers.
     """
-    for split, df in frames.items():
-        if cfg.label_column not in df.columns:
-            raise DataError(
-                f"Label column {cfg.label_column!r} not in the {split} split: found columns "
-                f"{[str(c) for c in df.columns]}. Fix --label-column."
-            )
-    first = frames.get("train", next(iter(frames.values())))
-    values = sorted(set(first[cfg.label_column].tolist()), key=lambda v: (str(type(v)), v))
-    names = list(cfg.label_names or declared or [])
-    if not names:
-        names = [str(v) for v in values]
-        return names, {s: {v: i for i, v in enumerate(values)} for s in frames}
+    if not declared:
+        first = labels.get("train", next(iter(labels.values())))
+        values = sorted(set(first.tolist()), key=lambda v: (str(type(v)), v))
+        return [str(v) for v in values], {s: {v: i for i, v in enumerate(values)} for s in labels}
+    names = list(declared)
     by_name = {name: i for i, name in enumerate(names)}
     maps = {}
-    for split, df in frames.items():
+    for split, series in labels.items():
         # Declared names number the classes, and each file may count them from 0 or from 1
         # (the bundled AG News train rows count from 0, the original test CSV from 1).
-        ints = {v for v in df[cfg.label_column].tolist() if isinstance(v, int)}
+        ints = {v for v in series.tolist() if isinstance(v, int)}
         base = 1 if ints and 0 not in ints and max(ints) == len(names) else 0
         maps[split] = {**by_name, **{i + base: i for i in range(len(names))}}
     return names, maps
 
 
-def _clean(
-    texts: pd.Series, labels: pd.Series, to_id: dict[Any, int], split: str
-) -> tuple[Any, int]:
-    """Drop empty texts (counted, reported), map labels to ids, refuse unknown labels."""
-    import pandas as pd
-
-    keep = texts.str.strip().str.len() > 0
-    ids = labels.map(lambda v: to_id.get(v, to_id.get(str(v), -1)))
-    unknown = sorted({str(v) for v in labels[keep & (ids < 0)]})
+def _label_ids(labels: pd.Series, to_id: dict[Any, int], names: list[str], split: str) -> list:
+    """Label values -> class ids: exactly, as text, or loosely (case and punctuation aside)."""
+    loose = _loose_lookup(names)
+    ids = labels.map(lambda v: to_id.get(v, to_id.get(str(v), loose.get(_loose(str(v)), -1))))
+    unknown = sorted({str(v) for v in labels[ids < 0]})
     if unknown:
-        known = sorted({str(k) for k in to_id})
+        numbers = [k for k in to_id if isinstance(k, int)]
+        declared = numbers and any(isinstance(k, str) for k in to_id)
+        ids_hint = f" (or ids {min(numbers)}-{max(numbers)})" if declared else ""
         raise DataError(
-            f"Labels {unknown[:10]} in the {split} split are not among the known classes {known}. "
-            "Fix the data, or pass every class with --label-names."
+            f"Labels {unknown[:10]} in the {split} split are not among the classes {names}"
+            f"{ids_hint}; names match ignoring case and punctuation. Fix the data, or map them "
+            "with --label-map 'yours=Class,...' (evaluate) or --label-names (train)."
         )
-    table = pd.DataFrame({"text": texts[keep].str.strip(), "label": ids[keep].astype(int)})
-    if table.empty:
-        raise DataError(f"The {split} split has no rows with non-empty text.")
-    return table.reset_index(drop=True), int((~keep).sum())
+    return ids.astype(int).tolist()
 
 
 def _check_train(train: pd.DataFrame, label_names: list[str]) -> None:
@@ -374,24 +600,27 @@ def _check_train(train: pd.DataFrame, label_names: list[str]) -> None:
         )
 
 
-def _stratified_split(table: pd.DataFrame, cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _stratified_split(
+    table: pd.DataFrame, fraction: float, seed: int, split: str, flag: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out `fraction` of `table` for `split`: stratified and seeded."""
     from sklearn.model_selection import train_test_split
 
     counts = table["label"].value_counts()
-    n_val = math.ceil(cfg.val_fraction * len(table))
+    n_out = math.ceil(fraction * len(table))
     # Stratify where every class can appear on both sides; tiny data falls back to a random split.
-    can_stratify = counts.min() >= 2 and len(counts) <= min(n_val, len(table) - n_val)
+    can_stratify = counts.min() >= 2 and len(counts) <= min(n_out, len(table) - n_out)
     stratify = table["label"] if can_stratify else None
     try:
-        train, val = train_test_split(
-            table, test_size=cfg.val_fraction, random_state=cfg.seed, stratify=stratify
+        kept, held_out = train_test_split(
+            table, test_size=fraction, random_state=seed, stratify=stratify
         )
     except ValueError as err:
         raise DataError(
-            f"Cannot carve a validation split of {cfg.val_fraction:.0%} out of {len(table)} training "
-            f"rows: {err}. Add rows, change --val-fraction, or pass --validation-data."
+            f"Cannot carve a {split} split of {fraction:.0%} out of {len(table)} training rows: "
+            f"{err}. Add rows, change --{flag}-fraction, or pass --{split}-data FILE."
         ) from None
-    return train.reset_index(drop=True), val.reset_index(drop=True)
+    return kept.reset_index(drop=True), held_out.reset_index(drop=True)
 
 
 def _subsample(table: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:

@@ -23,3 +23,11 @@ class HubUnreachableError(NewsclfError):
 
 class RunExistsError(NewsclfError):
     """The output directory already holds a run."""
+
+
+class InputError(NewsclfError):
+    """A text given to classify cannot be used (blank, or not a string)."""
+
+
+class OutputError(NewsclfError):
+    """An output path cannot be created or written."""

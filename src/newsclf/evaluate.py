@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from newsclf.errors import DataError
+from newsclf.config import TrainConfig, require_positive
+from newsclf.errors import DataError, OutputError
+from newsclf.model import find_model_dir, model_label_names
+from newsclf.paths import check_writable_file
 
 if TYPE_CHECKING:
     from newsclf.predict import Inference
@@ -127,48 +130,65 @@ def evaluate(
     output: str | Path | None = None,
     batch_size: int = 128,
     quiet: bool = False,
+    *,
+    label_map: str | dict[str, str] | None = None,
+    header: bool | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
 ) -> dict:
     """Score a run's best model (or any model dir) on a split and write `test_metrics.json`.
 
     With a run directory, the data defaults to the run's own; `data` (a file, dir, Hub id or
     'ag_news') replaces it. The metrics go to `<run>/test_metrics.json` unless `output` is given.
+    Labels are matched to the model's class names ignoring case and punctuation; `label_map`
+    (`world=World,...`, a dict, or a JSON/YAML file) renames the others first. Everything is
+    checked before the model is loaded.
     """
-    from newsclf.data import load_eval_split
-    from newsclf.predict import Classifier
+    from newsclf.data import load_eval_split, parse_label_map
+    from newsclf.predict import Classifier, show_progress
 
     path = Path(run_or_model_dir)
-    classifier = Classifier.from_pretrained(path)
-    texts, labels = load_eval_split(_data_config(path, data), split, classifier.label_names)
-    metrics, _ = score_split(
-        classifier, texts, labels, split, batch_size=batch_size, progress=not quiet
-    )
+    model_dir = find_model_dir(path)
+    require_positive(batch_size, "batch_size")
     target = Path(output) if output else _default_output(path, split)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    check_writable_file(target, "--output")
+    columns = {"header": header, "text_column": text_column, "label_column": label_column}
+    cfg = _data_config(path, data, {k: v for k, v in columns.items() if v is not None})
+    texts, labels, notes = load_eval_split(
+        cfg, split, model_label_names(model_dir), data is not None, parse_label_map(label_map)
+    )
+    classifier = Classifier.from_pretrained(model_dir)
+    metrics, _ = score_split(
+        classifier, texts, labels, split, batch_size=batch_size, progress=show_progress(quiet)
+    )
+    metrics["notes"] = notes
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    except OSError as err:
+        raise OutputError(
+            f"Cannot write {target}: {err.strerror}. Pass another --output."
+        ) from None
     metrics["written_to"] = str(target)
     return metrics
 
 
-def _data_config(path: Path, data: str | None):
-    """The run's own data settings, with `data` swapped in when given."""
-    from newsclf.config import TrainConfig
-
+def _data_config(path: Path, data: str | None, options: dict[str, Any]) -> TrainConfig:
+    """The run's own data settings, with `data` and the column options swapped in when given."""
     run_config = path / "config.yaml"
     if not run_config.is_file():
         run_config = path.parent / "config.yaml" if path.name == "best_model" else run_config
     if run_config.is_file():
-        cfg = TrainConfig.from_yaml(run_config)
-        if data is None:
-            return cfg
-        return TrainConfig.from_dict(
-            {**cfg.to_dict(), "data": data, "test_data": None, "validation_data": None}
-        )
+        values = TrainConfig.from_yaml(run_config).to_dict()
+        if data is not None:
+            values.update(data=data, test_data=None, validation_data=None)
+        return TrainConfig.from_dict({**values, **options})
     if data is None:
         raise DataError(
             f"{path} is a model directory, not a run: pass the data to score with --data "
             "(e.g. --data ag_news, or a CSV file)."
         )
-    return TrainConfig(data=data).validate()
+    return TrainConfig.from_dict({"data": data, **options})
 
 
 def _default_output(path: Path, split: str) -> Path:

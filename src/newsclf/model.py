@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsclf import paths
 from newsclf.config import DEFAULT_MODEL
-from newsclf.errors import ModelError
+from newsclf.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -26,7 +28,7 @@ def resolve_model(name: str) -> str:
         check_model_dir(path)
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ModelError(f"Model directory {name} does not exist. Check the path.")
+        raise ModelError(paths.missing(path, "--model directory"))
     from newsclf.data import ensure_hub_reachable
 
     if not _in_hub_cache(name):
@@ -36,11 +38,27 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def find_model_dir(path: str | Path) -> Path:
+    """A run directory resolves to its best_model/; either way the directory is checked."""
+    path = Path(path)
+    if (path / "best_model").is_dir():
+        path = path / "best_model"
+    check_model_dir(path)
+    return path
+
+
 def check_model_dir(path: Path) -> None:
     """Refuse a directory that lacks weights, a config, or a tokenizer, listing what it holds."""
+    if not path.exists():
+        raise ModelError(
+            paths.missing(path, "Model directory").replace(
+                "Check the path.", "Pass a run directory or its best_model/."
+            )
+        )
     if not path.is_dir():
         raise ModelError(
-            f"{path} is a file; expected a model directory written by save_pretrained."
+            f"{path} is a file; expected a model directory written by save_pretrained "
+            "(a run directory or its best_model/)."
         )
     found = sorted(p.name for p in path.iterdir())
     missing = []
@@ -55,6 +73,43 @@ def check_model_dir(path: Path) -> None:
         raise ModelError(
             f"{path} is not a complete model directory: missing {', '.join(missing)} "
             f"(found: {found[:12]}). Expected the output of save_pretrained.{hint}"
+        )
+
+
+def model_config(path: Path) -> dict[str, Any]:
+    """A model directory's config.json, read without loading the model."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelError(
+            f"{path / 'config.json'} cannot be read as JSON ({err}). Re-save the model with "
+            "save_pretrained."
+        ) from None
+    if not isinstance(config, dict):
+        raise ModelError(f"{path / 'config.json'} does not hold a JSON object. Re-save the model.")
+    return config
+
+
+def model_label_names(path: Path) -> list[str]:
+    """The class names in id order, from config.json's id2label (no weights loaded)."""
+    id2label = model_config(path).get("id2label") or {}
+    try:
+        return [str(id2label[str(i)]) for i in range(len(id2label))]
+    except KeyError:
+        raise ModelError(
+            f"{path / 'config.json'} has id2label {id2label}: expected ids 0..N-1. Re-save the model."
+        ) from None
+
+
+def check_max_length(model: str, max_length: int) -> None:
+    """Refuse a max_length beyond the positions a local model was built with."""
+    if not (Path(model) / "config.json").is_file():
+        return  # a Hub id: transformers knows its limit once loaded
+    limit = model_config(Path(model)).get("max_position_embeddings")
+    if isinstance(limit, int) and max_length > limit:
+        raise ConfigError(
+            f"max_length={max_length}: the model reads at most {limit} tokens "
+            f"(max_position_embeddings). Pass --max-length {min(limit, 512)} or less."
         )
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from newsclf.config import require_positive
+from newsclf.errors import DataError, InputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,6 +99,8 @@ def infer_texts(
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
+    if not len(texts):  # the tokenizer refuses an empty batch
+        return np.zeros((0, model.num_labels)), None
     columns, lengths = _encode(tokenizer, texts, max_length, device)
     order = np.argsort(lengths, kind="stable")
     index = torch.as_tensor(order).to(device)
@@ -119,8 +125,6 @@ def infer_texts(
     model.train(was_training)
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
-    if not logits:
-        return np.zeros((0, model.num_labels)), None
     all_logits = torch.cat(logits).cpu().numpy()[inverse]
     all_emb = torch.cat(embeddings).cpu().numpy()[inverse] if return_embeddings else None
     return all_logits, all_emb
@@ -134,10 +138,7 @@ def _encode(
     The fast tokenizer pads in Rust, in parallel: one call and one host-to-device copy per
     column instead of a Python loop over rows.
     """
-    import torch
 
-    if not texts:
-        return {}, torch.zeros(0, dtype=torch.long).numpy()
     enc = tokenizer(
         list(texts), truncation=True, max_length=max_length, padding="longest", return_tensors="pt"
     )
@@ -172,6 +173,32 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def check_texts(texts: Sequence[Any], where: str = "text") -> list[str]:
+    """The one rule for texts to classify: each is a string with a non-space character.
+
+    A blank or non-string text raises InputError naming its position (counted from 1), in the
+    CLI, the Python API and (as HTTP 422) the server alike. Training and evaluation data are
+    different: there blank rows are skipped and counted in data.json.
+    """
+    for i, text in enumerate(texts, 1):
+        if not isinstance(text, str):
+            raise InputError(
+                f"{where} {i} of {len(texts)} is {type(text).__name__} {text!r}: expected a "
+                "string. Pass texts as strings."
+            )
+        if not text.strip():
+            raise InputError(
+                f"{where} {i} of {len(texts)} is blank ({text!r}): expected at least one "
+                "non-space character. Remove it or fill it in."
+            )
+    return list(texts)
+
+
+def show_progress(quiet: bool) -> bool:
+    """Progress bars only for a person watching: not with --quiet, not when stderr is a log."""
+    return not quiet and sys.stderr.isatty()
+
+
 class Classifier:
     """A saved newsclf (or any sequence-classification) model, ready to predict.
 
@@ -200,12 +227,9 @@ class Classifier:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from newsclf.model import check_model_dir
+        from newsclf.model import find_model_dir
 
-        path = Path(model_dir)
-        if (path / "best_model").is_dir():
-            path = path / "best_model"
-        check_model_dir(path)
+        path = find_model_dir(model_dir)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         # dtype is explicit: transformers 5 otherwise keeps a checkpoint's stored dtype.
         model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
@@ -220,6 +244,7 @@ class Classifier:
     ) -> Inference:
         """Probabilities (and [CLS] embeddings) for `texts`, in input order."""
         batch_size = batch_size or default_batch_size(self.device)
+        require_positive(batch_size, "batch_size")
         logits, embeddings = infer_texts(
             self.model,
             self.tokenizer,
@@ -235,8 +260,10 @@ class Classifier:
     def predict(
         self, texts: str | Iterable[str], batch_size: int | None = None
     ) -> list[Prediction]:
-        """Label name, its probability, and every class's probability, for each text."""
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        """Label name, its probability, and every class's probability, for each text.
+
+        A blank text raises InputError naming its position (see `check_texts`)."""
+        texts = check_texts([texts] if isinstance(texts, str) else list(texts))
         probs = self.infer(texts, batch_size=batch_size).probabilities
         return [self._prediction(row) for row in probs]
 
@@ -247,13 +274,15 @@ class Classifier:
 
 
 def read_texts(path: str | Path, column: str = "text") -> list[str]:
-    """Texts from a file: a column of a CSV/TSV/JSON/JSONL/Parquet table, else one per line."""
+    """Texts from a file: a column of a CSV/TSV/JSON/JSONL/Parquet table, else one per line.
+
+    Blank lines of a text file separate texts and are skipped; a blank table cell is refused
+    with its row number, like any other blank text."""
     from newsclf.data import SUFFIXES, _read_file, _stem_and_format
-    from newsclf.errors import DataError
+    from newsclf.paths import check_readable_file
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"--file {path} does not exist.")
+    check_readable_file(path, "--file")
     if _stem_and_format(path)[1] not in SUFFIXES.values():
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
@@ -262,9 +291,12 @@ def read_texts(path: str | Path, column: str = "text") -> list[str]:
                 f"{path}: not valid UTF-8 at byte {err.start}. Re-save it as UTF-8."
             ) from None
         return [line.strip() for line in lines if line.strip()]
-    df = _read_file(path, "utf-8")
+    df = _read_file(path, "utf-8", None, (column,))
     if column not in df.columns:
         raise DataError(
             f"{path} has no column {column!r}: found {[str(c) for c in df.columns]}. Use --column."
         )
-    return [str(t).strip() for t in df[column] if str(t).strip()]
+    import pandas as pd
+
+    cells = ["" if pd.isna(v) else str(v).strip() for v in df[column]]
+    return check_texts(cells, f"{path}, column {column!r}, row")

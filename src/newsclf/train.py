@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from newsclf.errors import RunExistsError
-from newsclf.predict import pad_rows, round_up
+from newsclf.errors import OutputError, RunExistsError
+from newsclf.paths import check_writable_dir
+from newsclf.predict import pad_rows, round_up, show_progress
 
 if TYPE_CHECKING:
     from newsclf.config import TrainConfig
@@ -41,11 +41,13 @@ def train(cfg: TrainConfig) -> RunResult:
     from accelerate.utils import set_seed
 
     from newsclf.data import load_data, tokenize
-    from newsclf.model import build_model, load_tokenizer
+    from newsclf.model import build_model, check_max_length, load_tokenizer, resolve_model
 
     cfg.validate()
     final_dir = cfg.run_dir
-    _check_run_dir(final_dir, cfg.overwrite)  # fail before any slow work
+    # Everything that can be checked is checked before any slow work, and nothing is written.
+    _check_run_dir(final_dir, cfg.overwrite)
+    check_max_length(resolve_model(cfg.model), cfg.max_length)
     if _quiet(cfg):
         _silence_library_progress()
     set_seed(cfg.seed)
@@ -56,18 +58,24 @@ def train(cfg: TrainConfig) -> RunResult:
     train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
 
     staging = final_dir.with_name(f".{final_dir.name}.incomplete")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
         cfg.save_yaml(staging / "config.yaml")
         _write_json(staging / "data.json", data.summary())
         _say(_describe(cfg, data, model))
         history = fit(cfg, model, tokenizer, train_set, data, staging)
         test_metrics = _test(cfg, data, staging, history)
+        _publish(staging, final_dir)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(
+            f"Cannot write the run to {final_dir}: {err.strerror or err} ({err.filename}). "
+            "Free some space, or pick another --output-dir."
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _publish(staging, final_dir)
     _say(f"\nRun written to {final_dir}/ (best model: {final_dir / 'best_model'})")
     best = history["epochs"][history["best_epoch"] - 1]
     return RunResult(
@@ -348,6 +356,11 @@ def _test(cfg: TrainConfig, data: LoadedData, run_dir: Path, history: dict) -> d
 
 
 def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    check_writable_dir(run_dir.parent, "--output-dir")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunExistsError(
+            f"{run_dir} is a file, not a run directory. Pick another --name or --output-dir."
+        )
     if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
         raise RunExistsError(
             f"{run_dir} already holds a run. Pick another --name, or pass --overwrite to replace it."
@@ -364,8 +377,9 @@ def _describe(cfg: TrainConfig, data: LoadedData, model: Any) -> str:
     from newsclf.model import count_parameters
 
     sizes = ", ".join(f"{s} {len(ds):,}" for s, ds in data.splits.items())
+    notes = "".join(f"Note: {note}\n" for note in data.notes)
     return (
-        f"Data: {data.source} ({sizes}); classes: {', '.join(data.label_names)}\n"
+        f"{notes}Data: {data.source} ({sizes}); classes: {', '.join(data.label_names)}\n"
         f"Model: {cfg.model} ({count_parameters(model) / 1e6:.1f}M parameters); "
         f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, lr {cfg.learning_rate}, precision {cfg.precision}"
     )
@@ -389,7 +403,7 @@ def _silence_library_progress() -> None:
 
 
 def _quiet(cfg: TrainConfig) -> bool:
-    return cfg.quiet or not sys.stderr.isatty()
+    return not show_progress(cfg.quiet)
 
 
 def _say(text: str) -> None:
