@@ -78,7 +78,9 @@ def _report(args, cfg, prof, marks: dict, first: int, last: int, cuda: bool) -> 
         else "self_cuda_time_total"
     )
     wall_us = (marks[last] - marks[first]) * 1e6 if last in marks and first in marks else None
-    device_us = sum(getattr(e, device_key) for e in averages) if cuda else None
+    # Kernels only: operators and ProfilerStep also carry the device time of their kernels.
+    kernels = [e for e in averages if str(getattr(e, "device_type", "")).endswith("CUDA")]
+    device_us = sum(getattr(e, device_key) for e in kernels) if cuda else None
     rows = sorted(
         averages,
         key=lambda e: getattr(e, device_key) if cuda else e.self_cpu_time_total,
