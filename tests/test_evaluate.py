@@ -91,3 +91,15 @@ def test_progress_only_for_a_terminal(monkeypatch):
     for tty, quiet, expected in [(True, False, True), (True, True, False), (False, False, False)]:
         monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)
         assert show_progress(quiet) is expected
+
+
+def test_scores_on_other_data_do_not_replace_the_runs_own(tiny_run, tmp_path):
+    import shutil
+
+    run = shutil.copytree(tiny_run.run_dir, tmp_path / "run")
+    own = (run / "test_metrics.json").read_text()
+    write_csv(tmp_path / "news-2025.csv", [("Stocks fall", "Business"), ("Cup final", "Sports")])
+    metrics = evaluate(run, data=str(tmp_path / "news-2025.csv"), quiet=True)
+    assert metrics["written_to"] == str(run / "test_metrics.news-2025.json")
+    assert json.loads((run / "test_metrics.news-2025.json").read_text())["num_samples"] == 2
+    assert (run / "test_metrics.json").read_text() == own

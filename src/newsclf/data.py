@@ -420,7 +420,8 @@ def _text_columns(df: pd.DataFrame, text_column: str | None, split: str) -> list
     else:
         raise DataError(
             f"No text column in the {split} split ({_source(df)}): found columns {found}. "
-            "Name it with --text-column (several joined with commas, e.g. 'title,description')."
+            "Name it with --text-column (several joined with commas, e.g. 'title,description'), "
+            "or pass --no-header if the first row is data."
         )
     missing = [c for c in wanted if c not in found]
     if missing:

@@ -139,7 +139,8 @@ def evaluate(
     """Score a run's best model (or any model dir) on a split and write `test_metrics.json`.
 
     With a run directory, the data defaults to the run's own; `data` (a file, dir, Hub id or
-    'ag_news') replaces it. The metrics go to `<run>/test_metrics.json` unless `output` is given.
+    'ag_news') replaces it. The metrics go to `<run>/test_metrics.json` (with `data`:
+    `<run>/test_metrics.<data name>.json`, so the run's own scores stay) unless `output` is given.
     Labels are matched to the model's class names ignoring case and punctuation; `label_map`
     (`world=World,...`, a dict, or a JSON/YAML file) renames the others first. Everything is
     checked before the model is loaded.
@@ -150,7 +151,7 @@ def evaluate(
     path = Path(run_or_model_dir)
     model_dir = find_model_dir(path)
     require_positive(batch_size, "batch_size")
-    target = Path(output) if output else _default_output(path, split)
+    target = Path(output) if output else _default_output(path, split, data)
     check_writable_file(target, "--output")
     columns = {"header": header, "text_column": text_column, "label_column": label_column}
     cfg = _data_config(path, data, {k: v for k, v in columns.items() if v is not None})
@@ -191,6 +192,12 @@ def _data_config(path: Path, data: str | None, options: dict[str, Any]) -> Train
     return TrainConfig.from_dict({"data": data, **options})
 
 
-def _default_output(path: Path, split: str) -> Path:
+def _default_output(path: Path, split: str, data: str | None) -> Path:
+    """`<run>/test_metrics.json` for the run's own data; scores on other data are named for it."""
+    import re
+
     run_dir = path.parent if path.name == "best_model" else path
-    return run_dir / f"{split}_metrics.json"
+    if data is None:
+        return run_dir / f"{split}_metrics.json"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(data).name.split(".")[0]).strip("-") or "data"
+    return run_dir / f"{split}_metrics.{name}.json"
