@@ -32,9 +32,12 @@ def test_tiny_run_writes_the_run_directory(tiny_run):
         "val_accuracy",
         "val_f1",
         "learning_rate",
+        "steps",
         "train_seconds",
         "seconds",
     }
+    assert [row["steps"] for row in history["epochs"]] == [10, 10]  # 160 rows, batch 16
+    assert history["num_processes"] == 1
     best_acc = max(row["val_accuracy"] for row in history["epochs"])
     assert history["epochs"][history["best_epoch"] - 1]["val_accuracy"] == best_acc
     metrics = json.loads((run / "test_metrics.json").read_text())
