@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -115,7 +116,7 @@ def _run(cfg: TrainConfig, staging: Path, checkpoint: Path | None) -> RunResult:
     check_max_length(resolve_model(cfg.model), cfg.max_length)
     if _quiet(cfg):
         _silence_library_progress()
-    state = PartialState()  # under `accelerate launch`: joins the process group
+    state = PartialState(cpu=_cpu_processes())  # under `accelerate launch`: joins the group
     set_seed(cfg.seed)
     with state.main_process_first():  # the others then read what the main process cached
         data = load_data(cfg)
@@ -274,6 +275,7 @@ def _setup(
     _enable_tf32()
     _forget_accelerator_precision()
     accelerator = Accelerator(
+        cpu=_cpu_processes(),
         mixed_precision=_mixed_precision(cfg),
         gradient_accumulation_steps=cfg.grad_accum,
         # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
@@ -598,6 +600,15 @@ def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any, device: Any 
     )
 
 
+def _cpu_processes() -> bool:
+    """Several processes launched (torchrun, `accelerate launch --multi_gpu`) on a machine
+    without CUDA. Accelerate must then be told to use the CPU (gloo); otherwise each process
+    would silently train alone on all the data."""
+    import torch
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def _rows_device(cfg: TrainConfig, device: Any) -> Any:
     """Where the padded training rows live: on the GPU unless DataLoader workers cut the
     batches (worker processes cannot touch CUDA tensors)."""
@@ -766,14 +777,23 @@ def _publish(staging: Path, final_dir: Path) -> None:
 
 
 def _describe(cfg: TrainConfig, data: LoadedData, model: Any) -> str:
+    from accelerate import PartialState
+
     from newsclf.model import count_parameters
 
     sizes = ", ".join(f"{s} {len(ds):,}" for s, ds in data.splits.items())
     notes = "".join(f"Note: {note}\n" for note in data.notes)
+    processes = PartialState().num_processes
+    batch = f"batch {cfg.batch_size}"
+    if processes > 1 or cfg.grad_accum > 1:
+        effective = cfg.batch_size * cfg.grad_accum * processes
+        batch += f" x {cfg.grad_accum} accumulated x {processes} processes = {effective}"
+    weights = ", balanced class weights" if cfg.class_weights else ""
     return (
         f"{notes}Data: {data.source} ({sizes}); classes: {', '.join(data.label_names)}\n"
         f"Model: {cfg.model} ({count_parameters(model) / 1e6:.1f}M parameters); "
-        f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, lr {cfg.learning_rate}, precision {cfg.precision}"
+        f"{cfg.epochs} epoch(s), {batch}, lr {cfg.learning_rate}, precision {cfg.precision}"
+        f"{weights}"
     )
 
 
