@@ -176,3 +176,13 @@ def test_a_crash_while_saving_keeps_the_previous_best_model_loadable(
         k: v.tolist() for k, v in epoch1.items()
     }
     assert Classifier.from_pretrained(best).predict(["Stocks rally"])[0].label
+
+
+def test_cli_resume_refuses_config_flags(tmp_path, capsys):
+    from newsclf.cli import main
+
+    assert main(["train", "--resume", str(tmp_path / "run"), "--epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume continues the run with its saved config.yaml; got --epochs" in err
+    assert main(["train", "--resume", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "No interrupted run to resume" in capsys.readouterr().err

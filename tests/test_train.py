@@ -103,11 +103,14 @@ def test_existing_run_is_refused_unless_overwrite(tmp_path, tiny_bert_dir):
     assert (tmp_path / "tiny" / "best_model").is_dir()
 
 
-def test_failure_leaves_nothing_half_written(tmp_path, tiny_bert_dir, monkeypatch):
+def test_failure_before_the_first_checkpoint_leaves_nothing(tmp_path, tiny_bert_dir, monkeypatch):
+    """Nothing to resume from: nothing is kept (a failure after a checkpoint keeps the run,
+    tests/test_resume.py)."""
+
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sys.modules["newsclf.train"], "_test", boom)
+    monkeypatch.setattr(sys.modules["newsclf.train"], "_validate", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         train(
             tiny_config(
