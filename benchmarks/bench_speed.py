@@ -304,11 +304,11 @@ def newsclf_train(
     run_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
 
-    def on_epoch(epoch: int, history: dict) -> bool:
+    def on_epoch(epoch: int, history: Any) -> bool:
         saved_at = clock.now()
         accuracy = clock.excluded(lambda: scorer(run_dir / "best_model"))
-        row = _epoch_row(epoch, saved_at, accuracy, history["epochs"][-1]["train_loss"])
-        rows.append({**row, "best_epoch_by_val": history["best_epoch"]})
+        row = _epoch_row(epoch, saved_at, accuracy, history.epochs[-1].train_loss)
+        rows.append({**row, "best_epoch_by_val": history.best_epoch})
         return accuracy >= ctx["args"].target
 
     fpt = 6 * matmul_params(model)
@@ -316,9 +316,9 @@ def newsclf_train(
     lengths = list(train_set["length"])
     # The padded tokens of one epoch of the same sampler (every epoch pads about the same).
     per_epoch = sum(b["input_ids"].numel() for b in _train_loader(cfg, tokenizer, train_set))
-    for row, epoch in zip(rows, history["epochs"], strict=True):
-        row.update(train_s=epoch["train_seconds"], real=sum(lengths), computed=per_epoch)
-        row["epoch_seconds"] = epoch["seconds"]  # validation and checkpoint included
+    for row, epoch in zip(rows, history.epochs, strict=True):
+        row.update(train_s=epoch.train_seconds, real=sum(lengths), computed=per_epoch)
+        row["epoch_seconds"] = epoch.seconds  # validation and checkpoint included
     reached = next((r for r in rows if r["test_accuracy"] >= ctx["args"].target), None)
     if not overrides:
         ctx["newsclf_model"] = run_dir / "best_model"

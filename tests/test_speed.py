@@ -142,7 +142,7 @@ def test_on_epoch_callback_can_stop_training(tmp_path, tiny_bert_dir, tokenizer)
     history = fit(
         cfg, model, tokenizer, train_set, data, tmp_path, lambda e, h: seen.append(e) or True
     )
-    assert seen == [1] and len(history["epochs"]) == 1
+    assert seen == [1] and len(history.epochs) == 1
     assert (tmp_path / "best_model" / "model.safetensors").is_file()
 
 

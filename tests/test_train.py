@@ -32,9 +32,12 @@ def test_tiny_run_writes_the_run_directory(tiny_run):
         "val_accuracy",
         "val_f1",
         "learning_rate",
+        "steps",
         "train_seconds",
         "seconds",
     }
+    assert [row["steps"] for row in history["epochs"]] == [10, 10]  # 160 rows, batch 16
+    assert history["num_processes"] == 1
     best_acc = max(row["val_accuracy"] for row in history["epochs"])
     assert history["epochs"][history["best_epoch"] - 1]["val_accuracy"] == best_acc
     metrics = json.loads((run / "test_metrics.json").read_text())
@@ -100,11 +103,14 @@ def test_existing_run_is_refused_unless_overwrite(tmp_path, tiny_bert_dir):
     assert (tmp_path / "tiny" / "best_model").is_dir()
 
 
-def test_failure_leaves_nothing_half_written(tmp_path, tiny_bert_dir, monkeypatch):
+def test_failure_before_the_first_checkpoint_leaves_nothing(tmp_path, tiny_bert_dir, monkeypatch):
+    """Nothing to resume from: nothing is kept (a failure after a checkpoint keeps the run,
+    tests/test_resume.py)."""
+
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sys.modules["newsclf.train"], "_test", boom)
+    monkeypatch.setattr(sys.modules["newsclf.train"], "_validate", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         train(
             tiny_config(

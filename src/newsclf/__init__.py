@@ -17,10 +17,11 @@ from newsclf.errors import (
     NewsclfError,
     OutputError,
     RunExistsError,
+    TrainingError,
 )
 from newsclf.evaluate import compute_metrics, evaluate
 from newsclf.predict import Classifier, Inference, Prediction
-from newsclf.train import RunResult, train
+from newsclf.train import RunResult, resume, train
 
 __version__ = "0.1.0"
 
@@ -38,8 +39,10 @@ __all__ = [
     "RunExistsError",
     "RunResult",
     "TrainConfig",
+    "TrainingError",
     "compute_metrics",
     "evaluate",
     "load_data",
+    "resume",
     "train",
 ]

@@ -72,6 +72,13 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--config", type=Path, help="YAML file of config values (flags win)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue the interrupted run runs/NAME from its last checkpoint, with its saved "
+        "config (only --quiet may be added)",
+    )
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         _add_field(p, f, getattr(defaults, f.name))
@@ -96,9 +103,21 @@ def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field, default: object
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from newsclf.train import train
+    from newsclf.train import resume, train
 
-    overrides = {k: v for k, v in vars(args).items() if k not in ("config", "func", "command")}
+    overrides = {
+        k: v for k, v in vars(args).items() if k not in ("config", "func", "command", "resume")
+    }
+    if getattr(args, "resume", None):
+        extra = sorted(set(overrides) - {"quiet"}) + (["config"] if "config" in args else [])
+        if extra:
+            flags = ", ".join("--" + k.replace("_", "-") for k in extra)
+            raise NewsclfError(
+                f"--resume continues the run with its saved config.yaml; got {flags} too. "
+                "Drop them (only --quiet may be added)."
+            )
+        resume(args.resume, quiet=overrides.get("quiet"))
+        return 0
     if getattr(args, "config", None):
         cfg = TrainConfig.from_yaml(args.config, **overrides)
     else:

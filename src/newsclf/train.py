@@ -1,22 +1,34 @@
 """The training run: config -> data -> model -> epochs with validation -> best checkpoint -> test.
 
-The run is written to a staging directory next to its final place and moved there only when
-it is complete, so a failed run never leaves a half-written `runs/<name>/` behind.
+A run is written to a staging directory, `.<name>.incomplete` next to its final place, and
+moved there only when it is complete. Resumable checkpoints (`checkpoint-<step>/`) are written
+there as training goes; a run that dies keeps its staging directory when it holds one, and
+`newsclf train --resume runs/<name>` continues it. A run that fails before its first
+checkpoint leaves nothing behind.
+
+Under `accelerate launch`, every process trains on its shard of each epoch; only the main
+process writes files and prints.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import os
 import shutil
+import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from newsclf.errors import OutputError, RunExistsError
+from newsclf import rundir
+from newsclf.errors import NewsclfError, OutputError, RunExistsError, TrainingError
 from newsclf.paths import check_writable_dir
 from newsclf.predict import pad_rows, round_up, show_progress
+from newsclf.rundir import EpochRow, History
 
 if TYPE_CHECKING:
     from newsclf.config import TrainConfig
@@ -25,6 +37,8 @@ if TYPE_CHECKING:
 
 # Batches pad to a multiple of 8: tensor cores take matrix sizes in multiples of 8.
 PAD_MULTIPLE = 8
+# How often (in batches) the summed loss is read back to catch a NaN: each read waits for the GPU.
+LOSS_CHECK_EVERY = 25
 
 
 @dataclass
@@ -38,49 +52,168 @@ class RunResult:
 
 def train(cfg: TrainConfig) -> RunResult:
     """Fine-tune `cfg.model` on `cfg.data`; write the run directory; return its headline numbers."""
+    cfg.validate()
+    # Everything that can be checked is checked before any slow work, and nothing is written.
+    _check_run_dir(cfg.run_dir, cfg.overwrite)
+    staging = rundir.staging_dir(cfg.run_dir)
+    saved = rundir.checkpoints(staging)
+    if saved and not cfg.overwrite:
+        raise RunExistsError(
+            f"{staging} holds an interrupted run of {cfg.run_dir} (last checkpoint: "
+            f"{saved[-1].name}). Continue it with `newsclf train --resume {cfg.run_dir}`, or "
+            "pass --overwrite to start over."
+        )
+    return _run(cfg, staging, checkpoint=None)
+
+
+def resume(run: str | Path, quiet: bool | None = None) -> RunResult:
+    """Continue an interrupted run from its last checkpoint, with its saved config.
+
+    `run` is the run's final path (`runs/<name>`) or its staging directory
+    (`runs/.<name>.incomplete`). The finished run equals an uninterrupted one (on CPU, with
+    the same seed: the same history.json apart from the `seconds` fields)."""
+    from newsclf.config import TrainConfig
+
+    staging = _interrupted(Path(run))
+    final_name = staging.name[1 : -len(rundir.STAGING_SUFFIX)]
+    # The config's output_dir may be relative to where training started: use where the run is.
+    cfg = TrainConfig.from_yaml(
+        staging / rundir.CONFIG_YAML, output_dir=str(staging.parent), name=final_name
+    )
+    if quiet is not None:
+        cfg.quiet = quiet
+    _check_run_dir(cfg.run_dir, cfg.overwrite)
+    return _run(cfg, staging, checkpoint=rundir.checkpoints(staging)[-1])
+
+
+def _interrupted(run: Path) -> Path:
+    """The staging directory of the interrupted run `run` names, or an error saying why not."""
+    staging = run if run.name.endswith(rundir.STAGING_SUFFIX) else rundir.staging_dir(run)
+    if not staging.is_dir():
+        finished = (run / rundir.TEST_METRICS_JSON).is_file()
+        raise RunExistsError(
+            f"{run} is a finished run: there is nothing to resume. Train a new one with "
+            "another --name."
+            if finished
+            else f"No interrupted run to resume at {run} (looked for {staging}/). Pass the "
+            "path the run was training to, e.g. runs/NAME."
+        )
+    if not rundir.checkpoints(staging):
+        raise RunExistsError(
+            f"{staging} holds no checkpoint-<step>/ to resume from: the run stopped before its "
+            "first one. Train it again (--overwrite), with --save-every N for earlier ones."
+        )
+    return staging
+
+
+def _run(cfg: TrainConfig, staging: Path, checkpoint: Path | None) -> RunResult:
+    from accelerate import PartialState
     from accelerate.utils import set_seed
 
     from newsclf.data import load_data, tokenize
     from newsclf.model import build_model, check_max_length, load_tokenizer, resolve_model
 
-    cfg.validate()
-    final_dir = cfg.run_dir
-    # Everything that can be checked is checked before any slow work, and nothing is written.
-    _check_run_dir(final_dir, cfg.overwrite)
     check_max_length(resolve_model(cfg.model), cfg.max_length)
     if _quiet(cfg):
         _silence_library_progress()
+    state = PartialState(cpu=_cpu_processes())  # under `accelerate launch`: joins the group
     set_seed(cfg.seed)
-    data = load_data(cfg)
-    tokenizer = load_tokenizer(cfg.model)
-    model = build_model(cfg.model, data.label_names)
-    # Only train goes through the DataLoader; evaluation tokenizes in its length-sorted loop.
-    train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
-
-    staging = final_dir.with_name(f".{final_dir.name}.incomplete")
+    with state.main_process_first():  # the others then read what the main process cached
+        data = load_data(cfg)
+        tokenizer = load_tokenizer(cfg.model)
+        model = build_model(cfg.model, data.label_names)
+        train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
+    final_dir, test_metrics = cfg.run_dir, {}
     try:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        cfg.save_yaml(staging / "config.yaml")
-        _write_json(staging / "data.json", data.summary())
+        if state.is_main_process and checkpoint is None:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            cfg.save_yaml(staging / rundir.CONFIG_YAML)
+            rundir.write_json(staging / rundir.DATA_JSON, data.summary())
+        state.wait_for_everyone()
         _say(_describe(cfg, data, model))
-        history = fit(cfg, model, tokenizer, train_set, data, staging)
-        test_metrics = _test(cfg, data, staging, history)
-        _publish(staging, final_dir)
+        history = fit(cfg, model, tokenizer, train_set, data, staging, resume_from=checkpoint)
+        if state.is_main_process:
+            test_metrics = _test(cfg, data, staging, history)
+            _publish(staging, final_dir)
+        state.wait_for_everyone()
     except OSError as err:
-        shutil.rmtree(staging, ignore_errors=True)
+        note = _keep_or_remove(staging, final_dir)
         raise OutputError(
             f"Cannot write the run to {final_dir}: {err.strerror or err} ({err.filename}). "
-            "Free some space, or pick another --output-dir."
+            f"Free some space, or pick another --output-dir. {note}".strip()
         ) from None
+    except NewsclfError as err:
+        note = _keep_or_remove(staging, final_dir)
+        raise type(err)(f"{err} {note}".strip()) from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        note = _keep_or_remove(staging, final_dir)
+        if note:
+            print(note, file=sys.stderr, flush=True)
         raise
-    _say(f"\nRun written to {final_dir}/ (best model: {final_dir / 'best_model'})")
-    best = history["epochs"][history["best_epoch"] - 1]
+    _say(f"\nRun written to {final_dir}/ (best model: {final_dir / rundir.BEST_MODEL})")
     return RunResult(
-        final_dir, history["best_epoch"], best["val_accuracy"], test_metrics, history["epochs"]
+        final_dir,
+        history.best_epoch,
+        history.best.val_accuracy,
+        test_metrics,
+        history.to_dict()["epochs"],
     )
+
+
+def _keep_or_remove(staging: Path, final_dir: Path) -> str:
+    """A failed run keeps its staging directory when it holds a checkpoint to resume from;
+    otherwise nothing of it is left. Returns what was kept, for the message."""
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return ""
+    saved = rundir.checkpoints(staging)
+    if not saved:
+        shutil.rmtree(staging, ignore_errors=True)
+        return ""
+    return (
+        f"The run so far is kept in {staging}/ (last checkpoint: {saved[-1].name}); continue "
+        f"it with `newsclf train --resume {final_dir}`."
+    )
+
+
+@dataclass
+class Position:
+    """Where training is, saved with each checkpoint: enough to continue exactly."""
+
+    epoch: int = 1  # the epoch in progress
+    batches: int = 0  # its batches already trained on (per process)
+    epoch_steps: int = 0  # its optimizer steps so far
+    global_step: int = 0  # optimizer steps since the start
+    loss_sum: float = 0.0  # the sum of its batch losses so far
+    # The sampler's generator state at the epoch's start: it fixes the epoch's batch order.
+    sampler_state: str = ""
+    best_accuracy: float = -1.0  # unrounded, as compared
+    finished: bool = False  # early stopping ended training
+
+
+@dataclass
+class _Engine:
+    """The prepared objects of one fit: what the epoch, validation and checkpoint code share."""
+
+    cfg: TrainConfig
+    accelerator: Any
+    model: Any  # possibly compiled
+    eager_model: Any  # prepared, not compiled: validation and saving use it
+    optimizer: Any
+    scheduler: Any
+    loader: Any
+    val_loader: Any
+    sampler_rng: Any  # the train sampler's generator
+    class_weights: Any
+    tokenizer: Any
+    label_names: list[str]
+    run_dir: Path
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
 
 
 def fit(
@@ -90,103 +223,352 @@ def fit(
     train_set: Any,
     data: LoadedData,
     run_dir: Path,
-    on_epoch: Callable[[int, dict], bool] | None = None,
-) -> dict:
-    """The epoch loop. Saves the best epoch by validation accuracy to `run_dir/best_model`.
+    on_epoch: Callable[[int, History], bool] | None = None,
+    resume_from: Path | None = None,
+) -> History:
+    """The epoch loop. Saves the best epoch by validation accuracy to `run_dir/best_model`,
+    and resumable checkpoints (`cfg.save_every`) to `run_dir/checkpoint-<step>`.
 
     `on_epoch(epoch, history)`, if given, runs after each epoch's checkpoint; returning True
-    stops training (the benchmark scores the saved model there).
+    stops training (the benchmark scores the saved model there). `resume_from`, a checkpoint
+    directory, continues the run that wrote it.
     """
     import torch
+
+    engine = _setup(cfg, model, tokenizer, train_set, data, run_dir)
+    history, pos = History(num_processes=engine.accelerator.num_processes), Position()
+    if resume_from is not None:
+        history, pos = _load_checkpoint(engine, Path(resume_from))
+    try:
+        while pos.epoch <= cfg.epochs and not pos.finished:
+            row, improved = _epoch(engine, pos, history)
+            _say(_epoch_line(row, improved))
+            stop = _early_stop(cfg, history)
+            pos = Position(
+                epoch=row.epoch + 1,
+                global_step=pos.global_step,
+                sampler_state=_encode(engine.sampler_rng.get_state()),
+                best_accuracy=pos.best_accuracy,
+                finished=stop,
+            )
+            if cfg.save_every is None:
+                _save_checkpoint(engine, pos, history)
+            if on_epoch is not None and on_epoch(row.epoch, history):
+                break
+            if stop:
+                break
+    except torch.cuda.OutOfMemoryError:
+        raise TrainingError(_out_of_memory(cfg)) from None
+    return history
+
+
+def _setup(
+    cfg: TrainConfig, model: Any, tokenizer: Any, train_set: Any, data: LoadedData, run_dir: Path
+) -> _Engine:
+    """Accelerator, loaders, optimizer and schedule, all prepared; the model compiled if asked."""
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
-    from tqdm.auto import tqdm
     from transformers import get_scheduler
 
-    from newsclf.evaluate import compute_metrics
-    from newsclf.predict import autocast_dtype, infer_texts
+    from newsclf.data import tokenize
 
     _enable_tf32()
     _forget_accelerator_precision()
     accelerator = Accelerator(
+        cpu=_cpu_processes(),
         mixed_precision=_mixed_precision(cfg),
+        gradient_accumulation_steps=cfg.grad_accum,
         # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
     )
-    loader = _train_loader(cfg, tokenizer, train_set, _rows_device(cfg, accelerator.device))
+    device = _rows_device(cfg, accelerator.device)
+    loader = _train_loader(cfg, tokenizer, train_set, device)
+    sampler_rng = loader.batch_sampler.sampler.generator
+    # Validation is tokenized once; its batches are the same every epoch.
+    val_set = tokenize(data.splits["validation"], tokenizer, cfg.max_length)
+    val_loader = _eval_loader(cfg, tokenizer, val_set, device)
     optimizer = _adamw(model, cfg)
-    steps = cfg.epochs * len(loader)
+    steps = cfg.epochs * math.ceil(len(loader) / cfg.grad_accum)
     scheduler = get_scheduler(
         "linear",
         optimizer,
         num_warmup_steps=int(cfg.warmup_ratio * steps),
         num_training_steps=steps,
     )
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    model, optimizer, loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, loader, val_loader, scheduler
+    )
     # Validation runs eagerly: compiling the eval graphs too costs more than 500 rows save.
-    eager_model = model
-    if cfg.compile:
-        model = _compile(model)
-    eval_dtype = autocast_dtype(cfg.precision, accelerator.device)
-    val = data.splits["validation"]
-    history: dict[str, Any] = {"best_epoch": 0, "epochs": []}
-    best_accuracy = -1.0
-    for epoch in range(1, cfg.epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        # Summed on the device: reading the loss every step would stall the GPU on each batch.
-        loss_sum = torch.zeros((), device=accelerator.device)
-        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=_quiet(cfg), leave=False)
-        for step, batch in enumerate(bar, 1):
-            loss = model(**batch).loss
+    compiled = _compile(model) if cfg.compile else model
+    weights = None
+    if cfg.class_weights == "balanced":
+        counts = balanced_class_weights(train_set["label"], len(data.label_names))
+        weights = _tensor(counts, accelerator.device)
+    return _Engine(
+        cfg,
+        accelerator,
+        compiled,
+        model,
+        optimizer,
+        scheduler,
+        loader,
+        val_loader,
+        sampler_rng,
+        weights,
+        tokenizer,
+        data.label_names,
+        Path(run_dir),
+    )
+
+
+def _epoch(engine: _Engine, pos: Position, history: History) -> tuple[EpochRow, bool]:
+    """Train the rest of epoch `pos.epoch`, validate, save the best model and history.json."""
+    start = time.perf_counter()
+    train_loss = _train_epoch(engine, pos, history)
+    train_seconds = time.perf_counter() - start
+    val_loss, metrics = _validate(engine)
+    improved = metrics["accuracy"] > pos.best_accuracy
+    if improved:
+        pos.best_accuracy = metrics["accuracy"]
+        history.best_epoch = pos.epoch
+        _save_best_model(engine)
+    row = EpochRow(
+        epoch=pos.epoch,
+        train_loss=round(train_loss, 5),
+        val_loss=round(val_loss, 5),
+        val_accuracy=round(metrics["accuracy"], 5),
+        val_f1=round(metrics["macro_f1"], 5),
+        learning_rate=engine.scheduler.get_last_lr()[0],
+        steps=pos.epoch_steps,
+        train_seconds=round(train_seconds, 2),
+        seconds=round(time.perf_counter() - start, 2),
+    )
+    history.epochs.append(row)
+    if engine.main:
+        rundir.write_json(engine.run_dir / rundir.HISTORY_JSON, history.to_dict())
+    return row, improved
+
+
+def _train_epoch(engine: _Engine, pos: Position, history: History) -> float:
+    """The optimizer steps of one epoch (from `pos.batches` on); returns the mean batch loss."""
+    import torch
+    from tqdm.auto import tqdm
+
+    cfg, accelerator, model = engine.cfg, engine.accelerator, engine.model
+    if pos.batches == 0:
+        pos.sampler_state = _encode(engine.sampler_rng.get_state())
+    model.train()
+    # Summed on the device: reading the loss every step would stall the GPU on each batch.
+    loss_sum = torch.tensor(pos.loss_sum, dtype=torch.float32, device=accelerator.device)
+    recent: list[tuple[Any, int, float]] = []  # (loss, step, learning rate) since the last check
+    bar = tqdm(
+        total=len(engine.loader),
+        initial=pos.batches,
+        desc=f"epoch {pos.epoch}/{cfg.epochs}",
+        disable=_quiet(cfg) or not engine.main,
+        leave=False,
+    )
+    for batch in _epoch_batches(engine.loader, pos.batches):
+        learning_rate = engine.scheduler.get_last_lr()[0]
+        with accelerator.accumulate(model):
+            loss = _loss(model, batch, engine.class_weights)
             accelerator.backward(loss)
-            if cfg.max_grad_norm:
+            if accelerator.sync_gradients and cfg.max_grad_norm:
                 accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            loss_sum += loss.detach()
-            if step % 25 == 0 and not bar.disable:  # .item() waits for the GPU: only for the bar
-                bar.set_postfix(loss=f"{loss_sum.item() / step:.4f}")
-        train_loss = loss_sum.item() / len(loader)  # .item() waits for the last step
-        train_seconds = time.perf_counter() - start
-        logits, _ = infer_texts(
-            eager_model,
-            tokenizer,
-            val["text"],
-            batch_size=cfg.eval_batch_size,
-            max_length=cfg.max_length,
-            dtype=eval_dtype,
-            pad_to_multiple_of=PAD_MULTIPLE,
-            progress=not _quiet(cfg),
-        )
-        labels = torch.tensor(val["label"])
-        val_loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits), labels).item()
-        metrics = compute_metrics(val["label"], logits.argmax(axis=1), data.label_names)
-        row = {
-            "epoch": epoch,
-            "train_loss": round(train_loss, 5),
-            "val_loss": round(val_loss, 5),
-            "val_accuracy": round(metrics["accuracy"], 5),
-            "val_f1": round(metrics["macro_f1"], 5),
-            "learning_rate": scheduler.get_last_lr()[0],
-            # The optimizer steps alone, then the whole epoch (validation and checkpoint too).
-            "train_seconds": round(train_seconds, 2),
-            "seconds": round(time.perf_counter() - start, 2),
-        }
-        history["epochs"].append(row)
-        improved = metrics["accuracy"] > best_accuracy
-        if improved:
-            best_accuracy = metrics["accuracy"]
-            history["best_epoch"] = epoch
-            _save_checkpoint(
-                accelerator.unwrap_model(eager_model), tokenizer, run_dir / "best_model"
-            )
-        _write_json(run_dir / "history.json", history)
-        _say(_epoch_line(row, improved))
-        if on_epoch is not None and on_epoch(epoch, history):
-            break
-    return history
+            engine.optimizer.step()
+            engine.scheduler.step()
+            engine.optimizer.zero_grad(set_to_none=True)
+        loss_sum += loss.detach()
+        pos.batches += 1
+        recent.append((loss.detach(), pos.global_step + 1, learning_rate))
+        bar.update()
+        if pos.batches % LOSS_CHECK_EVERY == 0:  # .item() waits for the GPU: not every step
+            _check_finite(engine, pos, recent)
+            bar.set_postfix(loss=f"{loss_sum.item() / pos.batches:.4f}")
+        if accelerator.sync_gradients:
+            pos.global_step += 1
+            pos.epoch_steps += 1
+            if cfg.save_every and pos.global_step % cfg.save_every == 0:
+                _check_finite(engine, pos, recent)  # never checkpoint a diverged model
+                pos.loss_sum = loss_sum.item()
+                _save_checkpoint(engine, pos, history)
+    bar.close()
+    _check_finite(engine, pos, recent)
+    total = accelerator.reduce(loss_sum, reduction="sum").item()  # waits for the last step
+    return total / (len(engine.loader) * accelerator.num_processes)
+
+
+def _epoch_batches(loader: Any, skip: int) -> Iterator[Any]:
+    """The epoch's batches after the first `skip` (those a resumed run already trained on).
+
+    Starting an epoch draws the DataLoader's base seed from the global torch RNG. The
+    uninterrupted run drew it before the checkpoint's RNG state was saved, so after skipping,
+    the restored state is put back: the dropout masks then continue as they would have."""
+    import torch
+    from accelerate import skip_first_batches
+
+    if not skip:
+        yield from loader
+        return
+    rng = torch.get_rng_state()
+    batches = iter(skip_first_batches(loader, skip))
+    first = next(batches, None)
+    torch.set_rng_state(rng)
+    if first is not None:
+        yield first
+        yield from batches
+
+
+def _loss(model: Any, batch: dict[str, Any], class_weights: Any = None) -> Any:
+    """The batch's mean cross-entropy; with class weights, each row's weighted by its class."""
+    if class_weights is None:
+        return model(**batch).loss
+    import torch
+
+    labels = batch.pop("labels")
+    logits = model(**batch).logits
+    return torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weights)
+
+
+def balanced_class_weights(labels: Any, num_classes: int) -> list[float]:
+    """n_rows / (n_classes x rows of the class), scikit-learn's 'balanced' rule; a class
+    with no training rows weighs 0 (no row of it is ever weighed)."""
+    counts = [0] * num_classes
+    for label in labels:
+        counts[label] += 1
+    total = sum(counts)
+    return [total / (num_classes * c) if c else 0.0 for c in counts]
+
+
+def _check_finite(engine: _Engine, pos: Position, recent: list[tuple[Any, int, float]]) -> None:
+    """Stop at the first NaN or infinite loss among the `recent` ones, naming its step."""
+    import torch
+
+    if not recent:
+        return
+    finite = torch.isfinite(torch.stack([loss for loss, _, _ in recent])).tolist()
+    if all(finite):
+        recent.clear()
+        return
+    loss, step, learning_rate = recent[finite.index(False)]
+    saved = rundir.checkpoints(engine.run_dir)
+    kept = (
+        f"The last good checkpoint is {saved[-1]}."
+        if saved
+        else "No checkpoint was written before it."
+    )
+    raise TrainingError(
+        f"The training loss became {loss.item()} at optimizer step {step} (epoch {pos.epoch}) "
+        f"with learning rate {learning_rate:.3g}: training diverged and was stopped. {kept} "
+        f"Lower --learning-rate (now {engine.cfg.learning_rate:g}, e.g. to "
+        f"{engine.cfg.learning_rate / 10:g}), or keep --max-grad-norm on (now "
+        f"{engine.cfg.max_grad_norm:g}), and train again."
+    )
+
+
+def _early_stop(cfg: TrainConfig, history: History) -> bool:
+    stale = history.epochs[-1].epoch - history.best_epoch
+    if cfg.patience is None or stale < cfg.patience or history.epochs[-1].epoch >= cfg.epochs:
+        return False
+    _say(
+        f"Early stopping: no better validation accuracy for {stale} epoch(s) (--patience "
+        f"{cfg.patience}); the best is epoch {history.best_epoch}."
+    )
+    return True
+
+
+def _out_of_memory(cfg: TrainConfig) -> str:
+    half = max(cfg.batch_size // 2, 1)
+    return (
+        f"The GPU ran out of memory at batch size {cfg.batch_size} (max length "
+        f"{cfg.max_length}, precision {cfg.precision}). Try --batch-size {half} "
+        f"--grad-accum {cfg.grad_accum * 2} (the same effective batch), a shorter --max-length, "
+        "or --precision bf16; a smaller --eval-batch-size if it failed in validation."
+    )
+
+
+def _validate(engine: _Engine) -> tuple[float, dict[str, Any]]:
+    """Validation loss and metrics, each process scoring its shard of the prepared loader;
+    `gather_for_metrics` drops the rows repeated to even out the last batch."""
+    import torch
+
+    from newsclf.evaluate import compute_metrics
+
+    model = engine.eager_model
+    model.eval()
+    logits, labels = [], []
+    with torch.no_grad():
+        for batch in engine.val_loader:
+            batch_labels = batch.pop("labels")
+            out = model(**batch).logits.float()
+            out, batch_labels = engine.accelerator.gather_for_metrics((out, batch_labels))
+            logits.append(out)
+            labels.append(batch_labels)
+    model.train()
+    all_logits, all_labels = torch.cat(logits).cpu(), torch.cat(labels).cpu()
+    loss = torch.nn.functional.cross_entropy(all_logits, all_labels).item()
+    predicted = all_logits.argmax(dim=1).numpy()
+    return loss, compute_metrics(all_labels.numpy(), predicted, engine.label_names)
+
+
+def _save_best_model(engine: _Engine) -> None:
+    """Written beside best_model/, then swapped in: a crash keeps the previous best loadable."""
+    if engine.main:
+        target = engine.run_dir / rundir.BEST_MODEL
+        tmp = rundir.temporary(target)
+        shutil.rmtree(tmp, ignore_errors=True)
+        engine.accelerator.unwrap_model(engine.eager_model).save_pretrained(tmp)
+        engine.tokenizer.save_pretrained(tmp)
+        rundir.replace_dir(tmp, target)
+    engine.accelerator.wait_for_everyone()
+
+
+def _save_checkpoint(engine: _Engine, pos: Position, history: History) -> None:
+    """`save_state` (model, optimizer, schedule, RNG states, scaler) plus the position and the
+    history, into a temporary directory renamed `checkpoint-<step>/` once complete; then only
+    the latest `keep_checkpoints` are kept."""
+    accelerator = engine.accelerator
+    target = rundir.checkpoint_dir(engine.run_dir, pos.global_step)
+    tmp = rundir.temporary(target)
+    if engine.main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if engine.main:
+        state = {"position": asdict(pos), "history": history.to_dict()}
+        rundir.write_json(tmp / rundir.TRAINER_STATE_JSON, state)
+        rundir.replace_dir(tmp, target)
+        for old in rundir.checkpoints(engine.run_dir)[: -engine.cfg.keep_checkpoints]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def _load_checkpoint(engine: _Engine, checkpoint: Path) -> tuple[History, Position]:
+    state = json.loads((checkpoint / rundir.TRAINER_STATE_JSON).read_text(encoding="utf-8"))
+    engine.accelerator.load_state(str(checkpoint))  # weights, optimizer, schedule, RNG states
+    pos = Position(**state["position"])
+    engine.sampler_rng.set_state(_decode(pos.sampler_state))
+    if engine.main:
+        rundir.recover_dir(engine.run_dir / rundir.BEST_MODEL)
+    _say(f"Resuming from {checkpoint.name}: epoch {pos.epoch}, {pos.batches} batch(es) in.")
+    return History.from_dict(state["history"]), pos
+
+
+def _encode(state: Any) -> str:
+    return base64.b64encode(bytes(state.tolist())).decode("ascii")
+
+
+def _decode(text: str) -> Any:
+    import torch
+
+    return torch.tensor(list(base64.b64decode(text)), dtype=torch.uint8)
+
+
+def _tensor(values: list[float], device: Any) -> Any:
+    import torch
+
+    return torch.tensor(values, dtype=torch.float32, device=device)
 
 
 def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any, device: Any = None) -> Any:
@@ -218,12 +600,40 @@ def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any, device: Any 
     )
 
 
+def _cpu_processes() -> bool:
+    """Several processes launched (torchrun, `accelerate launch --multi_gpu`) on a machine
+    without CUDA. Accelerate must then be told to use the CPU (gloo); otherwise each process
+    would silently train alone on all the data."""
+    import torch
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def _rows_device(cfg: TrainConfig, device: Any) -> Any:
     """Where the padded training rows live: on the GPU unless DataLoader workers cut the
     batches (worker processes cannot touch CUDA tensors)."""
     import torch
 
     return device if cfg.num_workers == 0 else torch.device("cpu")
+
+
+def _eval_loader(cfg: TrainConfig, tokenizer: Any, dataset: Any, device: Any = None) -> Any:
+    """Validation batches, shortest texts first, each padded to its own longest (as
+    `infer_texts` batches): the same batches every epoch. A DataLoader so that Accelerate
+    can shard it over processes."""
+    import torch
+    from torch.utils.data import BatchSampler, DataLoader
+
+    rows = PaddedRows(dataset, tokenizer.pad_token_id or 0, PAD_MULTIPLE, device)
+    order = torch.argsort(rows.lengths, stable=True).tolist()
+    return DataLoader(
+        range(len(rows)),
+        batch_sampler=BatchSampler(order, cfg.eval_batch_size, drop_last=False),
+        collate_fn=rows.collate,
+        # Its own generator: drawing the loader's seed from the global RNG would shift the
+        # dropout masks of the training that follows.
+        generator=torch.Generator(),
+    )
 
 
 class PaddedRows:
@@ -317,17 +727,7 @@ def _enable_tf32() -> None:
         torch.set_float32_matmul_precision("high")
 
 
-def _save_checkpoint(model: Any, tokenizer: Any, target: Path) -> None:
-    """Write next to the target, then swap, so best_model/ is never half-written."""
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-
-
-def _test(cfg: TrainConfig, data: LoadedData, run_dir: Path, history: dict) -> dict:
+def _test(cfg: TrainConfig, data: LoadedData, run_dir: Path, history: History) -> dict:
     """Score the saved best model, as a user would load it, on the test split."""
     from newsclf.evaluate import format_report, format_samples, score_split
     from newsclf.predict import Classifier
@@ -343,14 +743,14 @@ def _test(cfg: TrainConfig, data: LoadedData, run_dir: Path, history: dict) -> d
         return_embeddings=cfg.visuals,
         progress=not _quiet(cfg),
     )
-    metrics["best_epoch"] = history["best_epoch"]
-    _write_json(run_dir / "test_metrics.json", metrics)
-    _say(f"\nTest set, best epoch {history['best_epoch']}:\n{format_report(metrics)}")
+    metrics["best_epoch"] = history.best_epoch
+    rundir.write_json(run_dir / rundir.TEST_METRICS_JSON, metrics)
+    _say(f"\nTest set, best epoch {history.best_epoch}:\n{format_report(metrics)}")
     _say("\nSample predictions:\n" + format_samples(metrics["samples"]))
     if cfg.visuals:
         from newsclf.visuals import write_visuals
 
-        for path in write_visuals(run_dir, data, inference, cfg, history, metrics):
+        for path in write_visuals(run_dir, data, inference, cfg, history.to_dict(), metrics):
             _say(f"wrote {path.name}")
     return metrics
 
@@ -368,27 +768,39 @@ def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
 
 
 def _publish(staging: Path, final_dir: Path) -> None:
+    """Drop the checkpoints (they only serve to resume), then move the run into place."""
+    for checkpoint in rundir.checkpoints(staging):
+        shutil.rmtree(checkpoint)
     if final_dir.exists():
         shutil.rmtree(final_dir)
     staging.rename(final_dir)
 
 
 def _describe(cfg: TrainConfig, data: LoadedData, model: Any) -> str:
+    from accelerate import PartialState
+
     from newsclf.model import count_parameters
 
     sizes = ", ".join(f"{s} {len(ds):,}" for s, ds in data.splits.items())
     notes = "".join(f"Note: {note}\n" for note in data.notes)
+    processes = PartialState().num_processes
+    batch = f"batch {cfg.batch_size}"
+    if processes > 1 or cfg.grad_accum > 1:
+        effective = cfg.batch_size * cfg.grad_accum * processes
+        batch += f" x {cfg.grad_accum} accumulated x {processes} processes = {effective}"
+    weights = ", balanced class weights" if cfg.class_weights else ""
     return (
         f"{notes}Data: {data.source} ({sizes}); classes: {', '.join(data.label_names)}\n"
         f"Model: {cfg.model} ({count_parameters(model) / 1e6:.1f}M parameters); "
-        f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, lr {cfg.learning_rate}, precision {cfg.precision}"
+        f"{cfg.epochs} epoch(s), {batch}, lr {cfg.learning_rate}, precision {cfg.precision}"
+        f"{weights}"
     )
 
 
-def _epoch_line(row: dict, improved: bool) -> str:
+def _epoch_line(row: EpochRow, improved: bool) -> str:
     return (
-        f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
-        f"val acc {row['val_accuracy']:.2%}  val F1 {row['val_f1']:.4f}  {row['seconds']:.0f}s"
+        f"epoch {row.epoch}: train loss {row.train_loss:.4f}  val loss {row.val_loss:.4f}  "
+        f"val acc {row.val_accuracy:.2%}  val F1 {row.val_f1:.4f}  {row.seconds:.0f}s"
         + ("  (best so far, saved)" if improved else "")
     )
 
@@ -407,8 +819,8 @@ def _quiet(cfg: TrainConfig) -> bool:
 
 
 def _say(text: str) -> None:
-    print(text, flush=True)
+    """Print on the main process only: under `accelerate launch` the others stay silent."""
+    from accelerate import PartialState
 
-
-def _write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    if PartialState().is_main_process:
+        print(text, flush=True)
