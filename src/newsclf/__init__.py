@@ -19,6 +19,7 @@ from newsclf.errors import (
     RunExistsError,
 )
 from newsclf.evaluate import compute_metrics, evaluate
+from newsclf.export import export
 from newsclf.predict import Classifier, Inference, Prediction
 from newsclf.train import RunResult, train
 
@@ -40,6 +41,7 @@ __all__ = [
     "TrainConfig",
     "compute_metrics",
     "evaluate",
+    "export",
     "load_data",
     "train",
 ]
