@@ -285,7 +285,9 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL_DIR", help="a run's best_model/ (or the run dir)")
     p.add_argument("out", type=Path, metavar="OUT_DIR", help="directory to create")
     p.add_argument(
-        "--int8", action="store_true", help="int8 weights (ONNX Runtime dynamic quantization, per channel)"
+        "--int8",
+        action="store_true",
+        help="int8 weights (ONNX Runtime dynamic quantization, per channel)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
     p.set_defaults(func=_cmd_export)
