@@ -248,7 +248,7 @@ class Classifier:
         cls, model_dir: str | Path, device: str | None = None, threads: int | None = None
     ) -> Classifier:
         """An export (`newsclf export`) on ONNX Runtime: same outputs as the PyTorch model.
-        `threads` is ONNX Runtime's intra-op thread count (default: ONNX_THREADS)."""
+        `threads`: ONNX Runtime's intra-op threads (default 2, onnx_backend.DEFAULT_THREADS)."""
         if device not in (None, "cpu"):
             raise ModelError(
                 f"device={device!r}: an ONNX export runs on the CPU here. Pass device='cpu' "
