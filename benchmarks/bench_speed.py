@@ -14,6 +14,16 @@ Inference, all on the model newsclf's loop saved: `transformers.pipeline("text-c
 with its default batch size, the tutorial-style loop (fp32, batch 64, unsorted), and newsclf's
 Classifier (length-sorted batches; fp32 and the default precision, and int8 when asked).
 
+ONNX (--onnx): the same model exported by `newsclf export` (fp32 and --int8) and run through
+Classifier on ONNX Runtime at its default threads and batch size; --onnx-grid adds phases at other
+thread counts and batch sizes, --onnx-accuracy scores PyTorch fp32 and both exports on the whole
+test split, and --cold-start N times `newsclf predict DIR "text"` as a fresh process (start to
+first prediction, and its peak RSS) for the PyTorch and both ONNX directories.
+
+    python benchmarks/bench_speed.py --trained runs/demo/best_model \
+        --skip train_tutorial train_newsclf --infer-rows 2000 --int8 --onnx --onnx-accuracy \
+        --onnx-grid fp32:1:32 int8:1:32 int8:2:8 int8:2:64 --cold-start 3
+
 Writes a JSON file (default benchmarks/results/<device>-<date>.json) and prints a table.
 """
 
@@ -64,6 +74,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--infer-compile", action="store_true", help="also time torch.compile'd newsclf inference"
     )
+    p.add_argument("--onnx", action="store_true", help="also time ONNX Runtime fp32 and int8")
+    p.add_argument(
+        "--onnx-grid", nargs="*", default=[], metavar="KIND:THREADS:BATCH",
+        help="extra ONNX phases, e.g. fp32:1:32 int8:2:64 (implies --onnx)",
+    )  # fmt: skip
+    p.add_argument(
+        "--onnx-accuracy", action="store_true",
+        help="PyTorch fp32 vs ONNX fp32 vs int8 accuracy on every test row (implies --onnx)",
+    )  # fmt: skip
+    p.add_argument(
+        "--cold-start", type=int, default=0, metavar="N",
+        help="time `newsclf predict DIR text` N times per model dir as a new process",
+    )  # fmt: skip
     p.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="newsclf TrainConfig overrides"
     )
@@ -80,6 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a saved model for the inference phases when train_newsclf is skipped",
     )  # fmt: skip
     args = p.parse_args(argv)
+    args.onnx = args.onnx or bool(args.onnx_grid) or args.onnx_accuracy or args.cold_start > 0
     if args.quick:
         args.train_rows, args.test_rows, args.tutorial_epochs = 64, 64, 1
         args.set = ["epochs=1", "max_eval_samples=32", *args.set]
@@ -457,6 +481,105 @@ def _infer_result(
     }
 
 
+# --- ONNX Runtime -------------------------------------------------------------------------
+
+
+def export_onnx(ctx: dict) -> dict[str, Any]:
+    """`newsclf export` of the model under test, fp32 and int8, into the workdir; the sizes on
+    disk of those and of the PyTorch weights."""
+    from newsclf.export import export
+
+    ctx["onnx_dirs"], out = {}, {}
+    for kind in ("fp32", "int8"):
+        target = ctx["workdir"] / f"onnx-{kind}"
+        t0 = time.perf_counter()
+        info = export(ctx["newsclf_model"], target, int8=kind == "int8", overwrite=True)
+        out[kind] = {
+            "export_s": round(time.perf_counter() - t0, 1),
+            "model_mib": round(info["size_bytes"] / 2**20, 1),
+            "max_abs_prob_diff_vs_pytorch": info["max_abs_prob_diff_vs_pytorch"],
+        }
+        ctx["onnx_dirs"][kind] = target
+    weights = Path(ctx["newsclf_model"]) / "model.safetensors"
+    return {"pytorch_model_mib": round(weights.stat().st_size / 2**20, 1), **out}
+
+
+def infer_onnx(
+    ctx: dict, kind: str, threads: int | None = None, batch: int | None = None
+) -> dict[str, Any]:
+    """newsclf's Classifier on an export (ONNX Runtime): length-sorted batches, no padding
+    beyond each batch's longest text."""
+    import numpy as np
+
+    from newsclf.onnx_backend import DEFAULT_BATCH_SIZE, DEFAULT_THREADS
+    from newsclf.predict import Classifier
+
+    clf = Classifier.from_onnx(ctx["onnx_dirs"][kind], threads=threads)
+    texts, batch = ctx["infer_texts"], batch or DEFAULT_BATCH_SIZE
+    result, seconds = timed(ctx, lambda: clf.infer(texts, batch_size=batch).predicted.tolist())
+    order = np.argsort(ctx["infer_lengths"], kind="stable").tolist()
+    setting = (
+        f"ONNX Runtime {kind}, {threads or DEFAULT_THREADS} threads, batch {batch}, length-sorted"
+    )
+    return _infer_result(ctx, result, seconds, chunks(order, batch), 1, setting)
+
+
+def onnx_accuracy(ctx: dict) -> dict[str, Any]:
+    """Test accuracy of PyTorch fp32 and both exports on every test row, and how often the
+    exports' predictions equal PyTorch's."""
+    import numpy as np
+
+    from newsclf.predict import Classifier
+
+    texts, labels = ctx["test_texts"], ctx["test_labels"]
+    torch_clf = Classifier.from_pretrained(ctx["newsclf_model"], device="cpu", precision="fp32")
+    reference = torch_clf.infer(texts).predicted
+    out = {"rows": len(texts), "pytorch_fp32": round(float((reference == labels).mean()), 5)}
+    for kind, path in ctx["onnx_dirs"].items():
+        predicted = Classifier.from_onnx(path).infer(texts).predicted
+        out[f"onnx_{kind}"] = round(float((predicted == labels).mean()), 5)
+        out[f"onnx_{kind}_same_as_pytorch"] = round(float(np.mean(predicted == reference)), 5)
+    out["int8_minus_fp32_points"] = round(100 * (out["onnx_int8"] - out["pytorch_fp32"]), 2)
+    return out
+
+
+COLD_START = """
+import sys
+from newsclf.cli import main
+code = main(sys.argv[1:])
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        print(int(line.split()[1]) / 1024, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def cold_start(ctx: dict) -> dict[str, Any]:
+    """`newsclf predict DIR "text"` as a new process, for each model directory: wall seconds
+    from start to exit (best and median of N) and the child's peak RSS."""
+    import statistics
+    import subprocess
+
+    dirs = {"pytorch": Path(ctx["newsclf_model"]), **ctx["onnx_dirs"]}
+    out = {}
+    for name, path in dirs.items():
+        # `python -m newsclf predict`, printing its own peak RSS at exit: a forked child's
+        # ru_maxrss would count the (large) benchmark process it was forked from.
+        cmd = [sys.executable, "-c", COLD_START, "predict", str(path), "Stocks rally on Wall St"]
+        times, peaks = [], []
+        for _ in range(ctx["args"].cold_start):
+            t0 = time.perf_counter()
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            times.append(time.perf_counter() - t0)
+            peaks.append(float(done.stderr.strip().splitlines()[-1]))
+        out[name] = {
+            "best_s": round(min(times), 2),
+            "median_s": round(statistics.median(times), 2),
+            "rss_peak_mib": round(max(peaks), 1),
+        }
+    return out
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -551,6 +674,8 @@ def run_phases(ctx: dict, on_phase: Callable[[dict], Any] = lambda _: None) -> d
     }
     if args.int8 and ctx["device"].type == "cpu":
         phases["infer_newsclf_int8"] = lambda: infer_newsclf(ctx, "fp32", int8=True)
+    if args.onnx:
+        phases.update(_onnx_phases(ctx))
     precision = ctx["cfg"].precision
     for b in args.infer_batches:
         phases[f"infer_newsclf_b{b}"] = lambda b=b: infer_newsclf(ctx, precision, batch=b)
@@ -570,10 +695,30 @@ def run_phases(ctx: dict, on_phase: Callable[[dict], Any] = lambda _: None) -> d
         set_seed(ctx["seed"])
         rss_start = memory.reset()
         results[name] = {**phase(), "rss_start_mib": rss_start, **memory.peak()}
+        results[name]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]  # shared cores
         on_phase(results)
         if name == "train_newsclf":
             ctx["matmul_params"] = _matmul_params_of(ctx["newsclf_model"])
     return results
+
+
+def _onnx_phases(ctx: dict) -> dict[str, Callable[[], dict]]:
+    args = ctx["args"]
+    phases: dict[str, Callable[[], dict]] = {
+        "export_onnx": lambda: export_onnx(ctx),
+        "infer_onnx_fp32": lambda: infer_onnx(ctx, "fp32"),
+        "infer_onnx_int8": lambda: infer_onnx(ctx, "int8"),
+    }
+    for item in args.onnx_grid:
+        kind, threads, batch = item.split(":")
+        phases[f"infer_onnx_{kind}_t{threads}_b{batch}"] = (
+            lambda k=kind, t=int(threads), b=int(batch): infer_onnx(ctx, k, t, b)
+        )
+    if args.onnx_accuracy:
+        phases["onnx_accuracy"] = lambda: onnx_accuracy(ctx)
+    if args.cold_start:
+        phases["cold_start"] = lambda: cold_start(ctx)
+    return phases
 
 
 def _matmul_params_of(path: Path) -> int:
@@ -612,7 +757,7 @@ def summarize(ctx: dict, results: dict) -> dict[str, Any]:
             steady = new["train_steady"]["samples_per_s"] / tut["train_steady"]["samples_per_s"]
             summary[f"train_steady_speedup{suffix}"] = round(steady, 2)
     for base in ("infer_pipeline", "infer_tutorial"):
-        for fast in [name for name in results if name.startswith("infer_newsclf")]:
+        for fast in [n for n in results if n.startswith(("infer_newsclf", "infer_onnx"))]:
             if base in results:
                 ratio = results[fast]["samples_per_s"] / results[base]["samples_per_s"]
                 summary[f"{fast}_vs_{base.removeprefix('infer_')}"] = round(ratio, 2)
@@ -632,6 +777,8 @@ def machine(device: Any) -> dict[str, Any]:
     import torch
     import transformers
 
+    from newsclf.predict import cpu_has_native_bf16
+
     cpu = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
          if line.startswith("model name")), platform.processor(),
@@ -640,10 +787,33 @@ def machine(device: Any) -> dict[str, Any]:
         "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__, "transformers": transformers.__version__,
         "python": platform.python_version(), "loadavg_start": os.getloadavg(),
+        "cpu_bf16_instructions": cpu_has_native_bf16(), "onnxruntime": _version("onnxruntime"),
+        "lscpu_model_name": _lscpu_model(),
+        "note": "2 cores shared with other engineers' jobs: see loadavg per phase",
     }  # fmt: skip
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _lscpu_model() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return next((ln.split(":", 1)[1].strip() for ln in out.splitlines()
+                 if ln.startswith("Model name")), None)  # fmt: skip
 
 
 def print_table(report: dict) -> None:
@@ -651,6 +821,9 @@ def print_table(report: dict) -> None:
     print("\n" + head + "\n" + "|---" * 8 + "|")
     for name, row in report["phases"].items():
         part = row.get("train_steady", row.get("train", row))  # steady state where measured
+        if "samples_per_s" not in part:  # export, accuracy, cold start: printed as JSON
+            print(f"| {name} | {json.dumps(row)[:300]} |")
+            continue
         acc = row.get("test_accuracy") or (
             row["epochs"][-1]["test_accuracy"] if "epochs" in row else ""
         )

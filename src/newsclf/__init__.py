@@ -20,6 +20,7 @@ from newsclf.errors import (
     TrainingError,
 )
 from newsclf.evaluate import compute_metrics, evaluate
+from newsclf.export import export
 from newsclf.predict import Classifier, Inference, Prediction
 from newsclf.train import RunResult, resume, train
 
@@ -42,6 +43,7 @@ __all__ = [
     "TrainingError",
     "compute_metrics",
     "evaluate",
+    "export",
     "load_data",
     "resume",
     "train",

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+ONNX_FILE = "model.onnx"  # an export's weights (newsclf export)
+EXPORT_INFO = "export.json"  # marks a directory written by newsclf export
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
 
 
@@ -48,7 +50,10 @@ def find_model_dir(path: str | Path) -> Path:
 
 
 def check_model_dir(path: Path) -> None:
-    """Refuse a directory that lacks weights, a config, or a tokenizer, listing what it holds."""
+    """Refuse a directory that lacks weights, a config, or a tokenizer, listing what it holds.
+
+    An ONNX export (model.onnx, or the export.json `newsclf export` writes) needs model.onnx
+    and tokenizer.json; a PyTorch model needs its weights and any tokenizer files."""
     if not path.exists():
         raise ModelError(
             paths.missing(path, "Model directory").replace(
@@ -64,9 +69,12 @@ def check_model_dir(path: Path) -> None:
     missing = []
     if not (path / "config.json").is_file():
         missing.append("config.json")
-    if not any((path / f).is_file() for f in WEIGHT_FILES):
-        missing.append("weights (model.safetensors)")
-    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+    onnx = (path / ONNX_FILE).is_file() or (path / EXPORT_INFO).is_file()
+    if not any((path / f).is_file() for f in (*WEIGHT_FILES, ONNX_FILE)):
+        missing.append(f"weights ({ONNX_FILE})" if onnx else "weights (model.safetensors)")
+    if onnx and not (path / "tokenizer.json").is_file():
+        missing.append("tokenizer.json (an exported model needs its fast tokenizer)")
+    elif not any((path / f).is_file() for f in TOKENIZER_FILES):
         missing.append("tokenizer files (tokenizer.json or vocab.txt)")
     if missing:
         hint = " Pass the run's best_model/ directory." if (path / "best_model").is_dir() else ""

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf.config import require_positive
-from newsclf.errors import DataError, InputError
+from newsclf.errors import DataError, InputError, ModelError
+from newsclf.model import find_model_dir
+from newsclf.onnx_backend import DEFAULT_BATCH_SIZE as ONNX_BATCH_SIZE
+from newsclf.onnx_backend import OnnxBackend, is_onnx_dir
 
 if TYPE_CHECKING:
     import numpy as np
@@ -207,6 +210,8 @@ class Classifier:
     'Sports'
     """
 
+    backend: OnnxBackend | None = None  # set for an ONNX export; None runs `model` in PyTorch
+
     def __init__(self, model: Any, tokenizer: Any, precision: str = "fp32") -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -223,17 +228,38 @@ class Classifier:
     def from_pretrained(
         cls, model_dir: str | Path, device: str | None = None, precision: str = "fp32"
     ) -> Classifier:
-        """Load a model directory (a run's `best_model/`, or a run directory holding one)."""
+        """Load a model directory (a run's `best_model/`, or a run directory holding one).
+
+        A directory written by `newsclf export` (it holds model.onnx) runs on ONNX Runtime on
+        the CPU, without torch; `precision` then has no effect (the weights are as exported)."""
+        path = find_model_dir(model_dir)
+        if is_onnx_dir(path):
+            return cls.from_onnx(path, device)
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from newsclf.model import find_model_dir
-
-        path = find_model_dir(model_dir)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         # dtype is explicit: transformers 5 otherwise keeps a checkpoint's stored dtype.
         model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32)
         return cls(model.to(device), AutoTokenizer.from_pretrained(path), precision)
+
+    @classmethod
+    def from_onnx(
+        cls, model_dir: str | Path, device: str | None = None, threads: int | None = None
+    ) -> Classifier:
+        """An export (`newsclf export`) on ONNX Runtime: same outputs as the PyTorch model.
+        `threads`: ONNX Runtime's intra-op threads (default 2, onnx_backend.DEFAULT_THREADS)."""
+        if device not in (None, "cpu"):
+            raise ModelError(
+                f"device={device!r}: an ONNX export runs on the CPU here. Pass device='cpu' "
+                "(or none), or load the PyTorch model it was exported from."
+            )
+        backend = OnnxBackend(find_model_dir(model_dir), threads)
+        self = cls.__new__(cls)  # __init__ wraps a PyTorch model; an export has none
+        self.backend, self.model, self.device, self.dtype = backend, None, None, None
+        self.tokenizer = backend.tokenizer
+        self.label_names, self.max_length = backend.label_names, backend.max_length
+        return self
 
     def infer(
         self,
@@ -243,6 +269,11 @@ class Classifier:
         progress: bool = False,
     ) -> Inference:
         """Probabilities (and [CLS] embeddings) for `texts`, in input order."""
+        if self.backend is not None:
+            batch_size = batch_size or ONNX_BATCH_SIZE
+            require_positive(batch_size, "batch_size")
+            logits, embeddings = self.backend.infer(texts, batch_size, return_embeddings, progress)
+            return Inference(softmax(logits), embeddings)
         batch_size = batch_size or default_batch_size(self.device)
         require_positive(batch_size, "batch_size")
         logits, embeddings = infer_texts(
