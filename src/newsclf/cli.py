@@ -16,6 +16,9 @@ from typing import NoReturn
 from newsclf.config import TrainConfig
 from newsclf.errors import NewsclfError
 
+# Each backend has its measured default (docs/performance.md).
+BATCH_HELP = "texts per batch (default: 32 on a CPU, 256 on a GPU, 32 on ONNX Runtime)"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -139,7 +142,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("--output", type=Path, help="where to write the metrics JSON")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, help=BATCH_HELP)
     p.add_argument(
         "--label-map",
         metavar="MAP",
@@ -195,7 +198,7 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--column", default="text", help="text column when --file is a table")
     p.add_argument("--json", action="store_true", help="one JSON object per text")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, help=BATCH_HELP)
     p.set_defaults(func=_cmd_predict)
 
 
@@ -205,7 +208,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from newsclf.predict import Classifier, check_texts, read_texts
 
     model_dir = find_model_dir(args.model)
-    require_positive(args.batch_size, "--batch-size")
+    if args.batch_size is not None:
+        require_positive(args.batch_size, "--batch-size")
     texts = check_texts(args.texts, "TEXT argument")
     if args.file:
         texts += read_texts(args.file, args.column)

@@ -128,7 +128,7 @@ def evaluate(
     data: str | None = None,
     split: str = "test",
     output: str | Path | None = None,
-    batch_size: int = 128,
+    batch_size: int | None = None,
     quiet: bool = False,
     *,
     label_map: str | dict[str, str] | None = None,
@@ -150,7 +150,8 @@ def evaluate(
 
     path = Path(run_or_model_dir)
     model_dir = find_model_dir(path)
-    require_positive(batch_size, "batch_size")
+    if batch_size is not None:  # None: the backend's own (PyTorch CPU/GPU, ONNX Runtime)
+        require_positive(batch_size, "batch_size")
     target = Path(output) if output else _default_output(path, split, data)
     check_writable_file(target, "--output")
     columns = {"header": header, "text_column": text_column, "label_column": label_column}
