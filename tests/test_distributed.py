@@ -24,15 +24,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _launch(port: int) -> list[str]:
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    launch += ["--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no"]
+    return launch + ["--dynamo_backend", "no", "--main_process_port", str(port)]
+
+
 def test_two_processes_record_the_single_process_validation_metrics(tmp_path, tiny_bert_dir):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from newsclf import TrainConfig, load_data
 
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
-    launch += ["--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no"]
-    launch += ["--dynamo_backend", "no", "--main_process_port", str(_free_port())]
+    launch = _launch(_free_port())
     train = ["-m", "newsclf", "train", "--model", str(tiny_bert_dir), "--output-dir", str(tmp_path)]
     train += ["--name", "ddp", "--epochs", "2", "--batch-size", "8", "--max-train-samples", "64"]
     train += ["--max-eval-samples", "41", "--eval-batch-size", "8", "--max-test-samples", "16"]
@@ -65,3 +69,35 @@ def test_two_processes_record_the_single_process_validation_metrics(tmp_path, ti
     # The loss is a float32 mean over differently padded batches, summed in another order,
     # and history.json rounds it to 5 decimals: equal to 1e-4, far below one row's weight.
     assert recorded["val_loss"] == pytest.approx(loss, abs=1e-4)
+
+
+def test_two_processes_evaluate_to_the_single_process_metrics(tmp_path, tiny_run):
+    """37 rows in batches of 8: 5 batches over 2 processes, the last uneven. Each process scores
+    its shard; the gathered rows, in input order, give the single process's metrics exactly
+    (the predicted classes are compared, not floats: a row's class does not depend on which
+    process scored it)."""
+    from newsclf import evaluate
+    from newsclf.data import AG_NEWS_LABELS
+
+    rows = [f"{AG_NEWS_LABELS[i % 4]} news number {i} " + "word " * (i % 7) for i in range(37)]
+    data = tmp_path / "rows.csv"
+    data.write_text(
+        "text,label\n" + "".join(f"{t},{AG_NEWS_LABELS[i % 4]}\n" for i, t in enumerate(rows))
+    )
+    single = evaluate(tiny_run.run_dir, str(data), output=tmp_path / "one.json", batch_size=8)
+
+    out = tmp_path / "two.json"
+    cmd = _launch(_free_port()) + ["-m", "newsclf", "evaluate", str(tiny_run.run_dir)]
+    cmd += ["--data", str(data), "--output", str(out), "--batch-size", "8", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("written to") == 1  # written and reported once
+    two = json.loads(out.read_text())
+    assert two["num_processes"] == 2
+    for key in ("num_samples", "accuracy", "macro_f1", "per_class", "confusion_matrix"):
+        assert two[key] == single[key], key
+    assert [s["predicted"] for s in two["samples"]] == [s["predicted"] for s in single["samples"]]
+    assert [s["text"] for s in two["samples"]] == [s["text"] for s in single["samples"]]
+    confidences = [s["confidence"] for s in single["samples"]]
+    assert [s["confidence"] for s in two["samples"]] == pytest.approx(confidences, abs=1e-5)

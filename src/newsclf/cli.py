@@ -178,6 +178,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         label_column=args.label_column,
     )
+    if "written_to" not in metrics:  # under `accelerate launch`, the main process reports
+        return 0
     for note in metrics["notes"]:
         print(f"Note: {note}")
     print(format_report(metrics))

@@ -32,6 +32,8 @@ AG_NEWS_LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 DEFAULT_COLUMNS = ("text", "title", "description", "label")
 BUNDLED = {"ag_news": ("train_subset.csv.gz", "test.csv.gz")}
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
+# Rows per chunk when reading a CSV: bounds the parser's transient memory (docs/training.md).
+CSV_CHUNK_ROWS = 50_000
 SPLIT_ALIASES = {
     "train": ("train",),
     "validation": ("validation", "valid", "val", "dev"),
@@ -84,6 +86,7 @@ def load_data(cfg: TrainConfig, label_map: dict[str, str] | None = None) -> Load
         )
     label_names, tables, skipped = _tables(frames, cfg, declared, label_map)
     notes = [n for df in frames.values() if (n := df.attrs.get("note"))]
+    del frames  # the raw columns are no longer needed: only the (text, label) tables go on
     carved = {}
     for split, fraction, flag in (
         ("test", cfg.test_fraction, "test"),
@@ -290,9 +293,19 @@ def _read_csv(
     """
     import pandas as pd
 
-    raw = pd.read_csv(
-        path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False, header=None
+    # In chunks: the parser holds each chunk as Python strings before they become Arrow-backed
+    # columns, so a whole-file read would peak at several times the file's size.
+    chunks = pd.read_csv(
+        path,
+        sep=sep,
+        encoding=encoding,
+        dtype=str,
+        keep_default_na=False,
+        header=None,
+        chunksize=CSV_CHUNK_ROWS,
     )
+    with chunks:
+        raw = pd.concat(list(chunks), ignore_index=True)
     first = [str(c).strip() for c in raw.iloc[0]]
     detected = header is None and _first_row_is_data(raw, first, columns)
     if header is False or detected:
@@ -653,11 +666,17 @@ def stratified_sample(labels: Sequence[int], limit: int, seed: int) -> np.ndarra
 
 def _to_datasets(tables: dict[str, pd.DataFrame]) -> datasets.DatasetDict:
     import datasets
+    from datasets.fingerprint import generate_random_fingerprint
+    from datasets.table import InMemoryTable
 
-    order = ("train", "validation", "test")
-    return datasets.DatasetDict(
-        {s: datasets.Dataset.from_pandas(tables[s], preserve_index=False) for s in order}
-    )
+    # Each table is dropped once it is Arrow, so a split is never held twice; the fingerprint
+    # is given because datasets would otherwise hash (serialise) the whole table to make one,
+    # and in-memory tables are never cached by it anyway.
+    splits = {}
+    for split in ("train", "validation", "test"):
+        table = InMemoryTable.from_pandas(tables.pop(split), preserve_index=False)
+        splits[split] = datasets.Dataset(table, fingerprint=generate_random_fingerprint())
+    return datasets.DatasetDict(splits)
 
 
 # --- tokenization --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from newsclf import rundir
 from newsclf.errors import NewsclfError, OutputError, RunExistsError, TrainingError
 from newsclf.paths import check_writable_dir
-from newsclf.predict import pad_rows, round_up, show_progress
+from newsclf.predict import round_up, show_progress
 from newsclf.rundir import EpochRow, History
 
 if TYPE_CHECKING:
@@ -641,22 +641,31 @@ class PaddedRows:
     cut to its longest row rounded up to `multiple` (what DataCollatorWithPadding would give).
 
     The token columns and labels live on `device`; the lengths stay on the host, so the
-    width of a batch is known without waiting for the device."""
+    width of a batch is known without waiting for the device. The columns are filled from the
+    Arrow data a chunk at a time (never as Python lists of ints) and stored narrow (int32 ids,
+    int8 masks), widened to int64 per batch: a 1,000,000-row split stays a fraction of what
+    int64 storage would take (docs/training.md, "Large data")."""
 
     def __init__(self, dataset: Any, pad_id: int, multiple: int, device: Any = None) -> None:
         import torch
 
         self.device = torch.device(device or "cpu")
-        self.lengths = torch.tensor(list(dataset["length"]))
+        arrow = dataset.with_format("arrow")
+        self.lengths = torch.from_numpy(arrow["length"].to_numpy().astype("int64"))
         self.multiple = multiple
         longest = int(self.lengths.max()) if len(dataset) else 1
         width = round_up(longest, multiple)
         self.columns = {}
-        for name in ("input_ids", "token_type_ids", "attention_mask"):
+        for name, dtype in (
+            ("input_ids", torch.int32),
+            ("token_type_ids", torch.int8),
+            ("attention_mask", torch.int8),
+        ):
             if name in dataset.column_names:
                 fill = pad_id if name == "input_ids" else 0
-                self.columns[name] = pad_rows(dataset[name], width, fill).to(self.device)
-        self.labels = torch.tensor(list(dataset["label"])).to(self.device)
+                padded = _pad_arrow(arrow, name, width, fill, dtype)
+                self.columns[name] = padded.to(self.device)
+        self.labels = torch.from_numpy(arrow["label"].to_numpy().astype("int64")).to(self.device)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -668,9 +677,30 @@ class PaddedRows:
         width = round_up(int(self.lengths[index].max()), self.multiple)
         if self.device.type == "cuda":  # from pinned memory the copy does not wait for the GPU
             index = index.pin_memory().to(self.device, non_blocking=True)
-        batch = {name: col[index, :width] for name, col in self.columns.items()}
+        batch = {name: col[index, :width].long() for name, col in self.columns.items()}
         batch["labels"] = self.labels[index]
         return batch
+
+
+def _pad_arrow(
+    arrow: Any, name: str, width: int, fill: int, dtype: Any, chunk: int = 50_000
+) -> Any:
+    """One list<int> column of a dataset -> a right-padded [rows, width] tensor of `dtype`,
+    scattered with numpy a chunk of rows at a time."""
+    import numpy as np
+    import pyarrow.compute as pc
+    import torch
+
+    out = torch.full((len(arrow), width), fill, dtype=dtype)
+    view = out.numpy()
+    for start in range(0, len(arrow), chunk):
+        column = arrow[start : start + chunk][name]
+        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+        values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+        rows = np.repeat(np.arange(start, start + len(lengths)), lengths)
+        firsts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        view[rows, np.arange(len(values)) - firsts] = values
+    return out
 
 
 def _adamw(model: Any, cfg: TrainConfig) -> Any:
