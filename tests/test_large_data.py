@@ -75,10 +75,11 @@ def _check(tmp_path: Path, rows: int) -> None:
     assert grown < BOUND_BYTES_PER_ROW[rows] * rows, f"{grown / rows:.0f} bytes per row"
 
 
+@pytest.mark.slow  # at 200k rows both paths sit close to the bound: the 1M test is the check
 def test_200k_row_csv_prepares_under_the_memory_bound(tmp_path):
     _check(tmp_path, 200_000)
 
 
-@pytest.mark.slow
 def test_1m_row_csv_prepares_under_the_memory_bound(tmp_path):
+    # About 30% under the bound here and the old path about 34% over it: room for another CPU.
     _check(tmp_path, 1_000_000)
