@@ -14,6 +14,7 @@ from pathlib import Path
 
 from newsclf.config import TrainConfig
 from newsclf.errors import NewsclfError
+from newsclf.serve_options import PRECISIONS, ServeOptions
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,13 +205,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
-        help="serve a model over HTTP (POST /predict)",
-        description="Serve a model with FastAPI: GET /health, GET /labels, "
-        'POST /predict {"texts": [...]}. Interactive docs at /docs.',
+        help="serve a model over HTTP: a web page at /, POST /predict, /metrics",
+        description="Serve a model with FastAPI on 127.0.0.1: a page to try it at /, "
+        'POST /predict {"texts": [...]}, GET /labels, /health, /metrics; docs at /docs. '
+        "Concurrent requests are batched together. SIGTERM finishes requests in flight.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", metavar="MODEL_DIR", help="a run's best_model/ (or the run dir)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes it to the network")
+    p.add_argument("--port", type=int, default=8000, help="TCP port")
+    for f in dataclasses.fields(ServeOptions):
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        choices = PRECISIONS if f.name == "precision" else None
+        p.add_argument(
+            "--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=choices,
+            help=f.metadata["help"],
+        )  # fmt: skip
+    p.add_argument("--no-access-log", action="store_true", help="no log line per request")
     p.set_defaults(func=_cmd_serve)
 
 
@@ -218,7 +229,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from newsclf.serve import serve
 
     _quiet_loading()
-    serve(args.model, host=args.host, port=args.port)
+    names = [f.name for f in dataclasses.fields(ServeOptions)]
+    options = ServeOptions(**{name: getattr(args, name) for name in names})
+    serve(args.model, args.host, args.port, options, access_log=not args.no_access_log)
     return 0
 
 
