@@ -86,6 +86,10 @@ def test_stop_finishes_queued_work_then_refuses_more():
     assert queued.result(0) == ["A", "B", "C"]
     with pytest.raises(BatcherStoppedError):
         batcher.submit(["late"])
+    batcher.open()  # as the server's startup does, when an app is started again
+    model.gate.set()
+    assert batcher.submit(["again"]).result(30) == ["AGAIN"]
+    batcher.stop(30)
 
 
 def test_a_failing_batch_fails_its_callers_and_the_worker_goes_on():

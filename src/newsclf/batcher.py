@@ -99,6 +99,13 @@ class DynamicBatcher:
             self._cond.notify()
         return request.future
 
+    def open(self) -> None:
+        """Take work again after a `stop` (an app whose lifespan runs more than once)."""
+        with self._cond:
+            if self._thread is not None and not self._thread.is_alive():
+                self._thread = None
+            self._stopping = False
+
     def stop(self, timeout: float | None = None) -> None:
         """Take no new work, finish everything queued, then end the worker."""
         with self._cond:

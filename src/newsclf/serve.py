@@ -93,6 +93,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
+        batcher.open()
         if slot.classifier is None:
             threading.Thread(target=slot.load, name="newsclf-load", daemon=True).start()
         yield
@@ -107,6 +108,7 @@ def create_app(
     )
     app.state.model = slot
     app.state.batcher = batcher
+    app.state.metrics = metrics
     _add_routes(app, slot, batcher, metrics, opts, __version__)
     known = {getattr(route, "path", "") for route in app.routes}
     app.add_middleware(
