@@ -108,9 +108,7 @@ def test_a_failing_batch_fails_its_callers_and_the_worker_goes_on():
     batcher.stop(30)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"max_batch_size": 0}, {"max_queue": 0}, {"max_wait_ms": -1}]
-)
+@pytest.mark.parametrize("kwargs", [{"max_batch_size": 0}, {"max_queue": 0}, {"max_wait_ms": -1}])
 def test_nonsense_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
         DynamicBatcher(lambda t: t, **kwargs)

@@ -147,9 +147,11 @@ def test_the_api_docs_render_offline(browser, served):
     outside: list[str] = []
     context.route(
         "**/*",
-        lambda r: r.continue_()
-        if urlparse(r.request.url).hostname == "127.0.0.1"
-        else (outside.append(r.request.url), r.abort()),
+        lambda r: (
+            r.continue_()
+            if urlparse(r.request.url).hostname == "127.0.0.1"
+            else (outside.append(r.request.url), r.abort())
+        ),
     )
     page = context.new_page()
     page.goto(served + "/docs", wait_until="load")

@@ -53,4 +53,3 @@ def loaded_model(tiny_bert_dir, tmp_path_factory):
 )
 def test_no_request_gets_a_server_error(case):
     case.call_and_validate(checks=[not_a_server_error])
-

@@ -130,10 +130,15 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--column", default="text", help="text column when --file is a table")
     p.add_argument("--json", action="store_true", help="one JSON object per text")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--output", type=Path, help="with --file: stream predictions to this CSV (any file size)"
+    )
     p.set_defaults(func=_cmd_predict)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        return _cmd_predict_to_file(args)
     from newsclf.predict import Classifier, read_texts
 
     texts = list(args.texts)
@@ -155,6 +160,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         else:
             probs = "  ".join(f"{k} {v:.3f}" for k, v in pred.probabilities.items())
             print(f"{pred.label}\t{pred.score:.3f}\t[{probs}]\t{text}")
+    return 0
+
+
+def _cmd_predict_to_file(args: argparse.Namespace) -> int:
+    from newsclf.batch_predict import predict_file
+    from newsclf.predict import Classifier
+
+    if args.file is None or args.texts:
+        raise NewsclfError(
+            "--output writes the predictions for --file: pass --file FILE (and no TEXT arguments)."
+        )
+    _quiet_loading()
+    classifier = Classifier.from_pretrained(args.model)
+    done = predict_file(classifier, args.file, args.output, args.column, args.batch_size)
+    print(
+        f"wrote {done.rows_written:,} predictions to {done.output}"
+        + (f" (skipped {done.skipped_empty:,} empty rows)" if done.skipped_empty else "")
+    )
     return 0
 
 

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("newsclf.serve")
 
+# A dynamic batch holds texts of any lengths. Sorted and cut into sub-batches of 4, each pads
+# to its own longest text; one pass over all 32 padded to the longest ran at half the speed
+# on a 2-core CPU (docs/serving.md). A GPU takes its usual large batches.
+CPU_SUB_BATCH = 4
 MAX_TEXTS = ServeOptions().max_texts  # per request: one request cannot hold the model long
 
 
@@ -70,9 +74,10 @@ class ModelSlot:
         """(probabilities, logits) per text: length-sorted sub-batches, the serving precision."""
         clf = self.classifier
         assert clf is not None, "batches are only queued once the model is loaded"
+        sub_batch = CPU_SUB_BATCH if clf.device.type == "cpu" else default_batch_size(clf.device)
         logits, _ = infer_texts(
-            clf.model, clf.tokenizer, texts, batch_size=default_batch_size(clf.device),
-            max_length=clf.max_length, dtype=clf.dtype,
+            clf.model, clf.tokenizer, texts, batch_size=sub_batch, max_length=clf.max_length,
+            dtype=clf.dtype,
         )  # fmt: skip
         return list(zip(softmax(logits), logits, strict=True))
 
@@ -189,7 +194,9 @@ def _add_routes(
 
 
 def _precision_name(clf: Classifier) -> str:
-    return str(clf.dtype).removeprefix("torch.").replace("bfloat16", "bf16") if clf.dtype else "fp32"
+    return (
+        str(clf.dtype).removeprefix("torch.").replace("bfloat16", "bf16") if clf.dtype else "fp32"
+    )
 
 
 def serve(
