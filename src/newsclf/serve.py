@@ -39,7 +39,8 @@ from newsclf.serve_schema import (
 if TYPE_CHECKING:
     from newsclf.predict import Classifier
 
-log = logging.getLogger("newsclf.serve")
+# uvicorn configures this logger's output; messages here then read like the server's own.
+log = logging.getLogger("uvicorn.error")
 
 # A dynamic batch holds texts of any lengths. Sorted and cut into sub-batches of 4, each pads
 # to its own longest text; one pass over all 32 padded to the longest ran at half the speed
@@ -63,7 +64,9 @@ class ModelSlot:
 
         try:
             self.classifier = Classifier.from_pretrained(self.model_dir, precision=self.precision)
-            log.info("model loaded from %s; ready", self.model_dir)
+            clf = self.classifier
+            log.info("model loaded from %s (%s, %s): ready", self.model_dir, clf.device,
+                     _precision_name(clf))  # fmt: skip
         except Exception as err:  # reported by /health and ends `serve`
             self.error = f"{type(err).__name__}: {err}"
             log.error("could not load the model from %s: %s", self.model_dir, self.error)
