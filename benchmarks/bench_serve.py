@@ -37,6 +37,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    choices=["batched", "unbatched"])  # fmt: skip
     p.add_argument("--infinity", help="path to an infinity_emb executable: also benchmark it")
     p.add_argument("--agreement-rows", type=int, default=0, help="compare with fp32 transformers")
+    p.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before each server, wait up to this long for the CPUs to be >=85%% idle",
+    )
     p.add_argument("--quick", action="store_true", help="300 requests, 8 and 32 clients")
     p.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/...)")
     args = p.parse_args(argv)
@@ -71,6 +79,27 @@ def load_texts() -> list[tuple[str, str]]:
     rows = [(f"{t} {d}", AG_CLASSES[int(c) - 1]) for c, t, d in csv.reader(io.StringIO(raw))]
     random.Random(0).shuffle(rows)
     return rows
+
+
+def cpu_idle(window: float = 3.0) -> float:
+    """Fraction of all CPU time that was idle over `window` seconds (others' load included)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+
+    idle0, total0 = sample()
+    time.sleep(window)
+    idle1, total1 = sample()
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_idle(limit: float) -> dict[str, float]:
+    """Wait (at most `limit` s) until other work leaves the CPUs >= 85% idle."""
+    start, idle = time.monotonic(), cpu_idle()
+    while idle < 0.85 and time.monotonic() - start < limit:
+        idle = cpu_idle()
+    return {"waited_s": round(time.monotonic() - start, 1), "cpu_idle_before": round(idle, 2)}
 
 
 def free_port() -> int:
@@ -219,6 +248,8 @@ def batch_stats(url: str) -> tuple[float, float]:
 
 def run_server(server: Server, client: Client, texts: list[str], args) -> dict[str, Any]:
     result: dict[str, Any] = {"name": server.name, "command": server.cmd, "runs": []}
+    if args.wait_idle:
+        result["idle_wait"] = wait_idle(args.wait_idle)
     with server:
         result["loadavg_at_start"] = [round(x, 2) for x in os.getloadavg()]
         asyncio.run(load_test(server.url, client, texts[: args.warmup], 8))
@@ -340,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output
         or HERE / "results" / f"serve-{date:%Y-%m-%d}{'-quick' if args.quick else ''}.json"
     )
-    logs = output.parent / (output.stem + "-logs")
+    logs = Path(tempfile.gettempdir()) / f"bench_serve-{date:%Y%m%dT%H%M%S}"  # servers' output
     logs.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "date": date.isoformat(timespec="seconds"),
