@@ -94,6 +94,18 @@ def cpu_idle(window: float = 3.0) -> float:
     return (idle1 - idle0) / max(total1 - total0, 1)
 
 
+def busy_cpu_s() -> float:
+    """CPU seconds spent busy so far, all processes of the machine together."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds of one process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_idle(limit: float) -> dict[str, float]:
     """Wait (at most `limit` s) until other work leaves the CPUs >= 85% idle."""
     start, idle = time.monotonic(), cpu_idle()
@@ -255,7 +267,13 @@ def run_server(server: Server, client: Client, texts: list[str], args) -> dict[s
         asyncio.run(load_test(server.url, client, texts[: args.warmup], 8))
         for clients in args.clients:
             before = batch_stats(server.url) if client.path == "/predict" else None
+            machine0, server0 = busy_cpu_s(), process_cpu_s(server.proc.pid)
             run = asyncio.run(load_test(server.url, client, texts[: args.requests], clients))
+            server_cpu = process_cpu_s(server.proc.pid) - server0
+            # What other work on the machine took meanwhile: a noisy run shows here.
+            others = busy_cpu_s() - machine0 - server_cpu - run["load_client_cpu_s"]
+            run["server_cpu_s"] = round(server_cpu, 1)
+            run["others_cpu_s"] = round(max(others, 0.0), 1)
             if before is not None:
                 after = batch_stats(server.url)
                 passes = after[1] - before[1]
@@ -311,7 +329,8 @@ def print_run(name: str, run: dict[str, Any]) -> None:
     print(
         f"{name:>10} {run['clients']:>3} clients: {run['requests_per_s']:>7.1f} req/s "
         f"p50 {run['p50_ms']:>6.1f} p95 {run['p95_ms']:>6.1f} p99 {run['p99_ms']:>6.1f} ms "
-        f"errors {run['errors']}  batch {run.get('mean_batch_size', '-')}",
+        f"errors {run['errors']}  batch {run.get('mean_batch_size', '-')}  "
+        f"others' CPU {run.get('others_cpu_s', '-')} s of {(os.cpu_count() or 1) * run['wall_s']:.0f}",
         flush=True,
     )
 
