@@ -24,6 +24,9 @@ EXAMPLES_PER_ENDPOINT = 40
 # put in place by the fixture below, before the first request.
 OPTIONS = ServeOptions(precision="fp32", max_texts=16, max_chars=500, max_body_bytes=8192)
 APP = create_app(None, "", OPTIONS)
+# Nothing to load at startup (schemathesis starts the app to read the schema): the fixture
+# below sets the model.
+APP.state.model.load = lambda: None
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 # Requests that follow the schema and requests that break it (wrong types, missing fields).
 schema.config.generation.update(
@@ -49,6 +52,7 @@ def loaded_model(tiny_bert_dir, tmp_path_factory):
     max_examples=EXAMPLES_PER_ENDPOINT,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=list(HealthCheck),
 )
 def test_no_request_gets_a_server_error(case):
