@@ -18,14 +18,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # FastAPI reads the routes' return annotations, so the response classes live at module level;
 # this module is imported only to serve.
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 
+from newsclf import __version__
 from newsclf.batcher import BatcherStoppedError, DynamicBatcher, QueueFullError
-from newsclf.predict import default_batch_size, infer_texts, softmax
+from newsclf.predict import Classifier, default_batch_size, infer_texts, softmax
 from newsclf.serve_metrics import Guard, ServerMetrics
 from newsclf.serve_options import ServeOptions
 from newsclf.serve_schema import (
@@ -35,9 +37,6 @@ from newsclf.serve_schema import (
     format_answer,
     parse_request,
 )
-
-if TYPE_CHECKING:
-    from newsclf.predict import Classifier
 
 # uvicorn configures this logger's output; messages here then read like the server's own.
 log = logging.getLogger("uvicorn.error")
@@ -60,8 +59,6 @@ class ModelSlot:
         self.on_failure: Callable[[str], None] | None = None
 
     def load(self) -> None:
-        from newsclf.predict import Classifier
-
         try:
             self.classifier = Classifier.from_pretrained(self.model_dir, precision=self.precision)
             clf = self.classifier
@@ -89,10 +86,6 @@ def create_app(
     classifier: Classifier | None, model_dir: str | Path = "", options: ServeOptions | None = None
 ) -> Any:
     """The app. With `classifier=None` it loads the model from `model_dir` at startup."""
-    from fastapi_offline import FastAPIOffline
-
-    from newsclf import __version__
-
     opts = options or ServeOptions()
     slot = ModelSlot(classifier, model_dir, opts.precision)
     batcher = DynamicBatcher(slot.run_batch, opts.max_batch_size, opts.max_wait_ms, opts.max_queue)
