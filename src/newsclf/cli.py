@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from newsclf.config import TrainConfig
 from newsclf.errors import NewsclfError
+from newsclf.serve_options import PRECISIONS, ServeOptions
 
 # Each backend has its measured default (docs/performance.md).
 BATCH_HELP = "texts per batch (default: 32 on a CPU, 256 on a GPU, 32 on ONNX Runtime)"
@@ -201,10 +202,15 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--column", default="text", help="text column when --file is a table")
     p.add_argument("--json", action="store_true", help="one JSON object per text")
     p.add_argument("--batch-size", type=int, help=BATCH_HELP)
+    p.add_argument(
+        "--output", type=Path, help="with --file: stream predictions to this CSV (any file size)"
+    )
     p.set_defaults(func=_cmd_predict)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        return _cmd_predict_to_file(args)
     from newsclf.config import require_positive
     from newsclf.model import find_model_dir
     from newsclf.predict import Classifier, check_texts, read_texts
@@ -231,6 +237,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         else:
             probs = "  ".join(f"{k} {v:.3f}" for k, v in pred.probabilities.items())
             print(f"{pred.label}\t{pred.score:.3f}\t[{probs}]\t{text}")
+    return 0
+
+
+def _cmd_predict_to_file(args: argparse.Namespace) -> int:
+    from newsclf.batch_predict import predict_file
+    from newsclf.predict import Classifier
+
+    if args.file is None or args.texts:
+        raise NewsclfError(
+            "--output writes the predictions for --file: pass --file FILE (and no TEXT arguments)."
+        )
+    _quiet_loading()
+    classifier = Classifier.from_pretrained(args.model)
+    done = predict_file(classifier, args.file, args.output, args.column, args.batch_size)
+    print(
+        f"wrote {done.rows_written:,} predictions to {done.output}"
+        + (f" (skipped {done.skipped_empty:,} empty rows)" if done.skipped_empty else "")
+    )
     return 0
 
 
@@ -281,13 +305,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
-        help="serve a model over HTTP (POST /predict)",
-        description="Serve a model with FastAPI: GET /health, GET /labels, "
-        'POST /predict {"texts": [...]}. Interactive docs at /docs.',
+        help="serve a model over HTTP: a web page at /, POST /predict, /metrics",
+        description="Serve a model with FastAPI on 127.0.0.1: a page to try it at /, "
+        'POST /predict {"texts": [...]}, GET /labels, /health, /metrics; docs at /docs. '
+        "Concurrent requests are batched together. SIGTERM finishes requests in flight.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", metavar="MODEL_DIR", help="a run's best_model/ (or the run dir)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes it to the network")
+    p.add_argument("--port", type=int, default=8000, help="TCP port")
+    for f in dataclasses.fields(ServeOptions):
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        choices = PRECISIONS if f.name == "precision" else None
+        p.add_argument(
+            "--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=choices,
+            help=f.metadata["help"],
+        )  # fmt: skip
+    p.add_argument("--no-access-log", action="store_true", help="no log line per request")
     p.set_defaults(func=_cmd_serve)
 
 
@@ -295,7 +329,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from newsclf.serve import serve
 
     _quiet_loading()
-    serve(args.model, host=args.host, port=args.port)
+    names = [f.name for f in dataclasses.fields(ServeOptions)]
+    options = ServeOptions(**{name: getattr(args, name) for name in names})
+    serve(args.model, args.host, args.port, options, access_log=not args.no_access_log)
     return 0
 
 

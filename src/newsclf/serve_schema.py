@@ -1,0 +1,149 @@
+"""The request and response shapes of `POST /predict`, and the checks on what a request holds.
+
+Three request shapes are accepted, so clients written for other servers work unchanged:
+  {"texts": ["...", ...]}  -> [{"label", "score", "probabilities"}, ...] in request order
+  {"text": "..."}          -> {"label", "score", "probabilities"}
+  {"inputs": "..."}        -> [{"label", "score"}, ...] every class, highest score first
+  {"inputs": ["...", ...]} -> one such list per input  (text-embeddings-inference's /predict)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# FastAPI reads request models from the route's annotations, so they must live at module level;
+# this module is imported only by the server.
+from pydantic import BaseModel, Field
+
+
+class PredictRequest(BaseModel):
+    texts: list[str] | None = Field(None, description="Texts to classify, answered in order.")
+    text: str | None = Field(None, description="One text; the answer is one object.")
+    inputs: str | list[str | list[str]] | None = Field(
+        None,
+        description="text-embeddings-inference's shape: a string, a list of strings, or a "
+        "list of one-string lists. Sentence pairs are not supported.",
+    )
+    return_text: bool = Field(False, description="Echo each text in its answer.")
+    raw_scores: bool = Field(
+        False, description="With `inputs`: logits instead of probabilities, as in TEI."
+    )
+    truncate: bool | None = Field(
+        None, description="Accepted for TEI clients; texts longer than the model's maximum "
+        "length are always truncated to it.",
+    )  # fmt: skip
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float
+
+
+class PredictionOut(BaseModel):
+    label: str
+    score: float
+    probabilities: dict[str, float]
+    text: str | None = None
+
+
+class RequestProblem(ValueError):
+    """A request the server will not run: `status` is 413 (too large) or 422 (malformed)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Parsed:
+    texts: list[str]
+    shape: str  # "texts" | "text" | "inputs" | "inputs-batch"
+
+
+def parse_request(req: PredictRequest, max_texts: int, max_chars: int) -> Parsed:
+    """The texts of a request, or a RequestProblem saying what is wrong and how to fix it."""
+    given = [name for name in ("texts", "text", "inputs") if getattr(req, name) is not None]
+    if len(given) != 1:
+        raise RequestProblem(
+            422,
+            f"send exactly one of 'texts' (a list), 'text' or 'inputs'; got {given or 'none'}. "
+            'Example: {"texts": ["Stocks rally on earnings"]}',
+        )
+    parsed = _texts_of(req, given[0])
+    check_texts(parsed.texts, max_texts, max_chars)
+    return parsed
+
+
+def _texts_of(req: PredictRequest, name: str) -> Parsed:
+    if name == "texts":
+        return Parsed(list(req.texts or []), "texts")
+    if name == "text":
+        return Parsed([req.text or ""], "text")
+    if isinstance(req.inputs, str):
+        return Parsed([req.inputs], "inputs")
+    texts = []
+    for item in req.inputs or []:
+        if isinstance(item, list):
+            if len(item) != 1:
+                raise RequestProblem(
+                    422,
+                    f"each list in 'inputs' must hold one text; got {len(item)} "
+                    "(sentence pairs are not supported by a single-text classifier)",
+                )
+            item = item[0]
+        texts.append(item)
+    return Parsed(texts, "inputs-batch")
+
+
+def check_texts(texts: list[str], max_texts: int, max_chars: int) -> None:
+    if not texts:
+        raise RequestProblem(422, "no texts to classify: the list is empty. Send at least one.")
+    if len(texts) > max_texts:
+        raise RequestProblem(
+            413,
+            f"{len(texts)} texts in one request; the limit is {max_texts}. "
+            "Split them over several requests.",
+        )
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise RequestProblem(
+                422, f"text {i} is empty or only whitespace; send text to classify."
+            )
+        if len(text) > max_chars:
+            raise RequestProblem(
+                413,
+                f"text {i} has {len(text):,} characters; the limit is {max_chars:,}. "
+                "The model reads only the first few hundred words: send the beginning.",
+            )
+
+
+def format_answer(
+    parsed: Parsed, rows: list[Any], labels: list[str], return_text: bool, raw_scores: bool
+) -> Any:
+    """The JSON body for `rows` of (probabilities, logits), in the shape the request used."""
+    if parsed.shape.startswith("inputs"):
+        ranked = [_ranked(logits if raw_scores else probs, labels) for probs, logits in rows]
+        return ranked[0] if parsed.shape == "inputs" else ranked
+    answers = [
+        _prediction(probs, labels, text if return_text else None)
+        for (probs, _), text in zip(rows, parsed.texts, strict=True)
+    ]
+    return answers[0] if parsed.shape == "text" else answers
+
+
+def _prediction(probs: Any, labels: list[str], text: str | None) -> dict[str, Any]:
+    best = int(probs.argmax())
+    out: dict[str, Any] = {
+        "label": labels[best],
+        "score": float(probs[best]),
+        "probabilities": {name: float(p) for name, p in zip(labels, probs, strict=True)},
+    }
+    if text is not None:
+        out["text"] = text
+    return out
+
+
+def _ranked(scores: Any, labels: list[str]) -> list[dict[str, Any]]:
+    order = sorted(range(len(labels)), key=lambda i: -float(scores[i]))
+    return [{"label": labels[i], "score": float(scores[i])} for i in order]
