@@ -35,6 +35,7 @@ class Inference:
 
     probabilities: np.ndarray  # [N, C]
     embeddings: np.ndarray | None = None  # [N, H]: final hidden state of the first token ([CLS])
+    logits: np.ndarray | None = None  # [N, C], before the softmax
 
     @property
     def predicted(self) -> np.ndarray:
@@ -273,7 +274,7 @@ class Classifier:
             batch_size = batch_size or ONNX_BATCH_SIZE
             require_positive(batch_size, "batch_size")
             logits, embeddings = self.backend.infer(texts, batch_size, return_embeddings, progress)
-            return Inference(softmax(logits), embeddings)
+            return Inference(softmax(logits), embeddings, logits)
         batch_size = batch_size or default_batch_size(self.device)
         require_positive(batch_size, "batch_size")
         logits, embeddings = infer_texts(
@@ -286,7 +287,7 @@ class Classifier:
             return_embeddings=return_embeddings,
             progress=progress,
         )
-        return Inference(softmax(logits), embeddings)
+        return Inference(softmax(logits), embeddings, logits)
 
     def predict(
         self, texts: str | Iterable[str], batch_size: int | None = None

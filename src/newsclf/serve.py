@@ -27,7 +27,7 @@ from fastapi_offline import FastAPIOffline
 
 from newsclf import __version__
 from newsclf.batcher import BatcherStoppedError, DynamicBatcher, QueueFullError
-from newsclf.predict import Classifier, default_batch_size, infer_texts, softmax
+from newsclf.predict import Classifier
 from newsclf.serve_metrics import Guard, ServerMetrics
 from newsclf.serve_options import ServeOptions
 from newsclf.serve_schema import (
@@ -74,12 +74,10 @@ class ModelSlot:
         """(probabilities, logits) per text: length-sorted sub-batches, the serving precision."""
         clf = self.classifier
         assert clf is not None, "batches are only queued once the model is loaded"
-        sub_batch = CPU_SUB_BATCH if clf.device.type == "cpu" else default_batch_size(clf.device)
-        logits, _ = infer_texts(
-            clf.model, clf.tokenizer, texts, batch_size=sub_batch, max_length=clf.max_length,
-            dtype=clf.dtype,
-        )  # fmt: skip
-        return list(zip(softmax(logits), logits, strict=True))
+        # PyTorch on a CPU: small sub-batches; a GPU or ONNX Runtime: the backend's own size.
+        on_cpu = clf.backend is None and clf.device.type == "cpu"
+        inference = clf.infer(texts, batch_size=CPU_SUB_BATCH if on_cpu else None)
+        return list(zip(inference.probabilities, inference.logits, strict=True))
 
 
 def create_app(
