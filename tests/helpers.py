@@ -7,6 +7,14 @@ from pathlib import Path
 
 from newsclf import TrainConfig
 
+# Debian's headless Chromium, as the browser tests launch it (scripts/ensure_chromium.sh).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    # No background calls home: this machine's network is closed, and a page must not need one.
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
 CLASS_WORDS = {
     "World": "minister election embassy troops parliament treaty summit refugees",
     "Sports": "match goal coach league striker tournament season champion",
@@ -59,3 +67,27 @@ def tiny_config(model_dir: Path, output_dir: Path, **overrides) -> TrainConfig:
     )
     values.update(overrides)
     return TrainConfig(**values).validate()
+
+
+def tiny_bert_config(tokenizer, **overrides):
+    """A 2-layer, 32-wide BERT config over the packaged tokenizer's vocabulary."""
+    from transformers import BertConfig
+
+    sizes = dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    return BertConfig(vocab_size=tokenizer.vocab_size, **{**sizes, **overrides})
+
+
+def save_tiny(model_cls, config, tokenizer, path: Path) -> Path:
+    """A randomly initialised model (seeded) and the tokenizer, saved as a checkpoint would be."""
+    import torch
+
+    torch.manual_seed(0)
+    model_cls(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -20,16 +20,14 @@ from urllib.parse import urlparse
 
 import pytest
 
+from helpers import CHROMIUM, CHROMIUM_ARGS
 from newsclf import figures
 from synthetic import LABELS, SyntheticRun, expected_points, synthetic_run
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 LAUNCH_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    # No background calls home: this machine's network is closed, and a page must not need one.
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    *CHROMIUM_ARGS,
     # WebGL on the CPU (SwiftShader), so Plotly's 3D scatter draws without a GPU.
     "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
 ]  # fmt: skip

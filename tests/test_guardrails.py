@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import tiny_config
+from helpers import save_tiny, tiny_bert_config, tiny_config
 from newsclf import TrainingError, train
 
 SMALL = dict(max_train_samples=96, max_eval_samples=24, max_test_samples=16)
@@ -59,21 +59,10 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(
 
 @pytest.fixture(scope="module")
 def no_dropout_bert_dir(tmp_path_factory, tokenizer):
-    from transformers import BertConfig, BertModel
+    from transformers import BertModel
 
-    from conftest import _save_tiny
-
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    return _save_tiny(BertModel, config, tokenizer, tmp_path_factory.mktemp("no-dropout"))
+    config = tiny_bert_config(tokenizer, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return save_tiny(BertModel, config, tokenizer, tmp_path_factory.mktemp("no-dropout"))
 
 
 def test_grad_accum_2_x_batch_16_matches_batch_32(tmp_path, no_dropout_bert_dir):

@@ -15,18 +15,14 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from helpers import CHROMIUM, CHROMIUM_ARGS
 from newsclf import Classifier
 from newsclf.serve import create_app
 from newsclf.serve_options import ServeOptions
 from serve_helpers import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-LAUNCH_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 HEADLINE = "Federer beats Roddick to win his fifth straight Wimbledon title"
 
 
@@ -38,7 +34,7 @@ def browser():
         pytest.skip(f"{CHROMIUM} is missing and could not be installed: apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
