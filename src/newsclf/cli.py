@@ -15,7 +15,8 @@ from typing import NoReturn
 
 from newsclf.config import TrainConfig
 from newsclf.errors import NewsclfError
-from newsclf.serve_options import PRECISIONS, ServeOptions
+from newsclf.precision import SERVE_PRECISIONS
+from newsclf.serve_options import ServeOptions
 
 # Each backend has its measured default (docs/performance.md).
 BATCH_HELP = "texts per batch (default: 32 on a CPU, 256 on a GPU, 32 on ONNX Runtime)"
@@ -316,7 +317,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     for f in dataclasses.fields(ServeOptions):
         kind = {"int": int, "float": float}.get(str(f.type), str)
-        choices = PRECISIONS if f.name == "precision" else None
+        choices = SERVE_PRECISIONS if f.name == "precision" else None
         p.add_argument(
             "--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=choices,
             help=f.metadata["help"],

@@ -27,6 +27,11 @@ from typing import TYPE_CHECKING, Any
 from newsclf import rundir
 from newsclf.errors import NewsclfError, OutputError, RunExistsError, TrainingError
 from newsclf.paths import check_writable_dir
+from newsclf.precision import (
+    accelerate_mixed_precision,
+    enable_tf32,
+    forget_accelerator_precision,
+)
 from newsclf.predict import round_up, show_progress
 from newsclf.rundir import EpochRow, History
 
@@ -272,11 +277,11 @@ def _setup(
 
     from newsclf.data import tokenize
 
-    _enable_tf32()
-    _forget_accelerator_precision()
+    enable_tf32()
+    forget_accelerator_precision()
     accelerator = Accelerator(
         cpu=_cpu_processes(),
-        mixed_precision=_mixed_precision(cfg),
+        mixed_precision=accelerate_mixed_precision(cfg.precision),
         gradient_accumulation_steps=cfg.grad_accum,
         # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
@@ -716,27 +721,6 @@ def _adamw(model: Any, cfg: TrainConfig) -> Any:
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
 
 
-def _mixed_precision(cfg: TrainConfig) -> str:
-    """Accelerate's mixed_precision for cfg.precision; 'auto' is bf16 where the chip has it."""
-    import torch
-
-    from newsclf.predict import autocast_dtype
-
-    if cfg.precision == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return "bf16" if autocast_dtype("auto", device) is not None else "no"
-    return {"fp32": "no"}.get(cfg.precision, cfg.precision)
-
-
-def _forget_accelerator_precision() -> None:
-    """Accelerate keeps one mixed-precision setting per process and refuses a second run with
-    another (fp32 after bf16, in one notebook or test session); the process-level (distributed)
-    state is kept."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=False)
-
-
 def _compile(model: Any) -> Any:
     """torch.compile with the batch and sequence sizes symbolic: one graph serves every
     length bucket and the short last batch, where static shapes compiled one graph each."""
@@ -747,14 +731,6 @@ def _compile(model: Any) -> Any:
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, name, max(getattr(config, name), 64))
     return torch.compile(model, dynamic=True)
-
-
-def _enable_tf32() -> None:
-    """fp32 matmuls (the optimizer's master weights, any fp32 run) on TF32 tensor cores."""
-    import torch
-
-    if torch.cuda.is_available():
-        torch.set_float32_matmul_precision("high")
 
 
 def _test(cfg: TrainConfig, data: LoadedData, run_dir: Path, history: History) -> dict:
