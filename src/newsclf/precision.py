@@ -7,6 +7,8 @@ torch is imported inside the functions, so importing this module stays instant.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from newsclf.errors import ConfigError
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # What `newsclf serve --precision` accepts: fp16 pays only on a GPU, and the server runs on CPUs.
 SERVE_PRECISIONS = ("auto", "fp32", "bf16")
+
+# fp16 training needs a gradient scaler and pays only on GPUs (Accelerate refuses it on a CPU).
+FP16_TRAINING_DEVICES = ("cuda",)
 
 # bf16 on CPUs with bf16 instructions trains ~1.6x faster at equal accuracy (docs/performance.md:
 # 90.25% vs 90.26% on the full test split after a default run), so 'auto' picks it there.
@@ -71,11 +76,6 @@ def training_dtype(precision: str) -> torch.dtype | None:
     return autocast_dtype(precision, default_device())
 
 
-def accelerate_mixed_precision(precision: str) -> str:
-    """Accelerate's mixed_precision for `precision`; 'auto' is bf16 where the chip has it."""
-    return precision_name(training_dtype(precision)).replace("fp32", "no")
-
-
 def cast_for_inference(model: Any, dtype: torch.dtype | None) -> Any:
     """Inference weights are stored in the autocast dtype once, rather than cast on every
     forward by autocast (which still runs LayerNorm and softmax in fp32): ~15% faster on a
@@ -91,16 +91,93 @@ def enable_tf32() -> None:
         torch.set_float32_matmul_precision("high")
 
 
-def forget_accelerator_precision() -> None:
-    """Accelerate keeps one mixed-precision setting per process and refuses a second run with
-    another (fp32 after bf16, in one notebook or test session); the process-level (distributed)
-    state is kept."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=False)
-
-
 def check_precision(precision: str, choices: tuple[str, ...] = PRECISIONS) -> None:
     """The one check of a precision name, for the train config and the server options."""
     if precision not in choices:
         raise ConfigError(f"precision={precision!r}: expected one of {', '.join(choices)}.")
+
+
+def check_training_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype training with `precision` uses on `device`; fp16 where it cannot
+    train is refused before any slow work."""
+    dtype = autocast_dtype(precision, device)
+    if precision_name(dtype) == "fp16" and device.type not in FP16_TRAINING_DEVICES:
+        raise ConfigError(
+            f"precision='fp16' on {device.type}: fp16 training runs on CUDA GPUs only (with a "
+            "gradient scaler). Use --precision bf16 or fp32 here."
+        )
+    return dtype
+
+
+@dataclass
+class TrainingPrecision:
+    """Mixed precision for a training loop, applied by newsclf rather than by Accelerate.
+
+    Accelerate keeps one mixed-precision setting per process and refuses a second Accelerator
+    with another (a bf16 run, then an fp32 one, in one notebook or test session), so the
+    Accelerator is always made with mixed_precision="no", and this does what
+    `Accelerator(mixed_precision=...)` did: each forward pass under `torch.autocast`, its
+    half-precision outputs cast back to fp32; for fp16, a gradient scaler (to be registered
+    for checkpointing, so a resumed run continues with its scale).
+    """
+
+    device_type: str
+    dtype: Any = None  # torch.bfloat16 / torch.float16, or None for fp32
+    scaler: Any = None  # torch.amp.GradScaler, for fp16 only
+
+    @classmethod
+    def for_training(cls, precision: str, device: torch.device) -> TrainingPrecision:
+        import torch
+
+        dtype = check_training_precision(precision, device)
+        scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
+        return cls(device.type, dtype, scaler)
+
+    @property
+    def name(self) -> str:
+        return precision_name(self.dtype)
+
+    def autocast(self) -> AbstractContextManager:
+        import torch
+
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def forward(self, model: Any, batch: dict[str, Any]) -> Any:
+        """`model(**batch)` under autocast, its half-precision tensors returned in fp32."""
+        import torch
+
+        with self.autocast():
+            out = model(**batch)
+        if self.dtype is not None:
+            for key, value in out.items():
+                if torch.is_tensor(value) and value.dtype in (torch.float16, torch.bfloat16):
+                    out[key] = value.float()
+        return out
+
+    def scale(self, loss: Any) -> Any:
+        """The loss to backpropagate: multiplied by the fp16 scale, so small gradients
+        survive in fp16."""
+        return loss if self.scaler is None else self.scaler.scale(loss)
+
+    def unscale(self, optimizer: Any) -> None:
+        """Gradients back to their true size, before clipping them."""
+        if self.scaler is not None:
+            self.scaler.unscale_(_inner(optimizer))
+
+    def step(self, optimizer: Any, sync_gradients: bool) -> None:
+        """The optimizer step. With a scaler only at the end of an accumulation (the scaler
+        would otherwise unscale gradients still accumulating); it skips a step whose
+        gradients overflowed and adjusts the scale."""
+        if self.scaler is None:
+            optimizer.step()  # Accelerate's optimizer itself skips non-final accumulation steps
+        elif sync_gradients:
+            self.scaler.step(_inner(optimizer))
+            self.scaler.update()
+
+
+def _inner(optimizer: Any) -> Any:
+    """The torch optimizer inside Accelerate's wrapper, as Accelerate hands it to its scaler
+    (the fused AdamW then takes the scale and the overflow flag without a host sync)."""
+    return getattr(optimizer, "optimizer", optimizer)

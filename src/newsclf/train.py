@@ -27,11 +27,7 @@ from typing import TYPE_CHECKING, Any
 from newsclf import rundir
 from newsclf.errors import NewsclfError, OutputError, RunExistsError, TrainingError
 from newsclf.paths import check_writable_dir
-from newsclf.precision import (
-    accelerate_mixed_precision,
-    enable_tf32,
-    forget_accelerator_precision,
-)
+from newsclf.precision import TrainingPrecision, check_training_precision, enable_tf32
 from newsclf.predict import round_up, show_progress
 from newsclf.rundir import EpochRow, History
 
@@ -122,6 +118,7 @@ def _run(cfg: TrainConfig, staging: Path, checkpoint: Path | None) -> RunResult:
     if _quiet(cfg):
         _silence_library_progress()
     state = PartialState(cpu=_cpu_processes())  # under `accelerate launch`: joins the group
+    check_training_precision(cfg.precision, state.device)  # before loading any data
     set_seed(cfg.seed)
     with state.main_process_first():  # the others then read what the main process cached
         data = load_data(cfg)
@@ -211,6 +208,7 @@ class _Engine:
     loader: Any
     val_loader: Any
     sampler_rng: Any  # the train sampler's generator
+    precision: TrainingPrecision
     class_weights: Any
     tokenizer: Any
     label_names: list[str]
@@ -278,10 +276,11 @@ def _setup(
     from newsclf.data import tokenize
 
     enable_tf32()
-    forget_accelerator_precision()
     accelerator = Accelerator(
         cpu=_cpu_processes(),
-        mixed_precision=accelerate_mixed_precision(cfg.precision),
+        # newsclf applies the precision itself (TrainingPrecision): Accelerate's setting is
+        # one per process, and a second run with another precision would be refused.
+        mixed_precision="no",
         gradient_accumulation_steps=cfg.grad_accum,
         # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
@@ -303,6 +302,9 @@ def _setup(
     model, optimizer, loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, loader, val_loader, scheduler
     )
+    precision = TrainingPrecision.for_training(cfg.precision, accelerator.device)
+    if precision.scaler is not None:  # saved and restored with the checkpoints
+        accelerator.register_for_checkpointing(precision.scaler)
     # Validation runs eagerly: compiling the eval graphs too costs more than 500 rows save.
     compiled = _compile(model) if cfg.compile else model
     weights = None
@@ -319,6 +321,7 @@ def _setup(
         loader,
         val_loader,
         sampler_rng,
+        precision,
         weights,
         tokenizer,
         data.label_names,
@@ -376,11 +379,12 @@ def _train_epoch(engine: _Engine, pos: Position, history: History) -> float:
     for batch in _epoch_batches(engine.loader, pos.batches):
         learning_rate = engine.scheduler.get_last_lr()[0]
         with accelerator.accumulate(model):
-            loss = _loss(model, batch, engine.class_weights)
-            accelerator.backward(loss)
+            loss = _loss(model, batch, engine.class_weights, engine.precision)
+            accelerator.backward(engine.precision.scale(loss))
             if accelerator.sync_gradients and cfg.max_grad_norm:
+                engine.precision.unscale(engine.optimizer)
                 accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            engine.optimizer.step()
+            engine.precision.step(engine.optimizer, accelerator.sync_gradients)
             engine.scheduler.step()
             engine.optimizer.zero_grad(set_to_none=True)
         loss_sum += loss.detach()
@@ -424,14 +428,20 @@ def _epoch_batches(loader: Any, skip: int) -> Iterator[Any]:
         yield from batches
 
 
-def _loss(model: Any, batch: dict[str, Any], class_weights: Any = None) -> Any:
+def _loss(
+    model: Any,
+    batch: dict[str, Any],
+    class_weights: Any = None,
+    precision: TrainingPrecision | None = None,
+) -> Any:
     """The batch's mean cross-entropy; with class weights, each row's weighted by its class."""
+    precision = precision or TrainingPrecision("cpu")
     if class_weights is None:
-        return model(**batch).loss
+        return precision.forward(model, batch).loss
     import torch
 
     labels = batch.pop("labels")
-    logits = model(**batch).logits
+    logits = precision.forward(model, batch).logits
     return torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weights)
 
 
@@ -505,7 +515,7 @@ def _validate(engine: _Engine) -> tuple[float, dict[str, Any]]:
     with torch.no_grad():
         for batch in engine.val_loader:
             batch_labels = batch.pop("labels")
-            out = model(**batch).logits.float()
+            out = engine.precision.forward(model, batch).logits.float()
             out, batch_labels = engine.accelerator.gather_for_metrics((out, batch_labels))
             logits.append(out)
             labels.append(batch_labels)
