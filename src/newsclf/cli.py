@@ -244,14 +244,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_predict_to_file(args: argparse.Namespace) -> int:
     from newsclf.batch_predict import predict_file
     from newsclf.predict import Classifier
+    from newsclf.sharded import process_device
 
     if args.file is None or args.texts:
         raise NewsclfError(
             "--output writes the predictions for --file: pass --file FILE (and no TEXT arguments)."
         )
     _quiet_loading()
-    classifier = Classifier.from_pretrained(args.model)
+    classifier = Classifier.from_pretrained(args.model, device=process_device())
     done = predict_file(classifier, args.file, args.output, args.column, args.batch_size)
+    if not done.main_process:  # under `accelerate launch`, the main process reports
+        return 0
     print(
         f"wrote {done.rows_written:,} predictions to {done.output}"
         + (f" (skipped {done.skipped_empty:,} empty rows)" if done.skipped_empty else "")
