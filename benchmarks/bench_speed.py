@@ -358,9 +358,9 @@ def newsclf_train(
 
 
 def _resolved_precision(cfg: Any) -> str:
-    from newsclf.train import _mixed_precision
+    from newsclf.precision import precision_name, training_dtype
 
-    return {"no": "fp32"}.get(_mixed_precision(cfg), _mixed_precision(cfg))
+    return precision_name(training_dtype(cfg.precision))
 
 
 def _epoch_row(epoch: int, saved_at: float, accuracy: float, loss: float) -> dict[str, Any]:
@@ -777,7 +777,7 @@ def machine(device: Any) -> dict[str, Any]:
     import torch
     import transformers
 
-    from newsclf.predict import cpu_has_native_bf16
+    from newsclf.precision import cpu_has_native_bf16
 
     cpu = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()

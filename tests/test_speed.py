@@ -79,43 +79,42 @@ def test_bf16_inference_agrees_with_fp32(tiny_run):
 
 
 @pytest.mark.parametrize(
-    ("native_bf16", "auto_on_cpu", "dtype", "mixed"),
+    ("native_bf16", "auto_on_cpu", "dtype", "name"),
     [
         (True, True, "bfloat16", "bf16"),
-        (False, True, None, "no"),
-        (True, False, None, "no"),
-        (False, False, None, "no"),
+        (False, True, None, "fp32"),
+        (True, False, None, "fp32"),
+        (False, False, None, "fp32"),
     ],
 )
-def test_auto_precision_follows_the_hardware(monkeypatch, native_bf16, auto_on_cpu, dtype, mixed):
+def test_auto_precision_follows_the_hardware(monkeypatch, native_bf16, auto_on_cpu, dtype, name):
     """On a CPU without CUDA, 'auto' is bf16 exactly when the chip has native bf16 (and the
     switch allows it): each patched case is checked against its known answer."""
     import torch
 
-    from newsclf import predict
-    from newsclf.config import TrainConfig
-    from newsclf.train import _mixed_precision
+    from newsclf import precision
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(predict, "cpu_has_native_bf16", lambda: native_bf16)
-    monkeypatch.setattr(predict, "AUTO_BF16_ON_CPU", auto_on_cpu)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native_bf16)
+    monkeypatch.setattr(precision, "AUTO_BF16_ON_CPU", auto_on_cpu)
     cpu = torch.device("cpu")
     expected = getattr(torch, dtype) if dtype else None
-    assert predict.autocast_dtype("auto", cpu) == expected
-    assert _mixed_precision(TrainConfig(precision="auto")) == mixed
+    assert precision.autocast_dtype("auto", cpu) == expected
+    assert precision.training_dtype("auto") == expected
+    assert precision.precision_name(precision.training_dtype("auto")) == name
     # Explicit precisions ignore the hardware.
-    assert predict.autocast_dtype("bf16", cpu) == torch.bfloat16
-    assert predict.autocast_dtype("fp16", cpu) == torch.float16
-    assert predict.autocast_dtype("fp32", cpu) is None
-    assert _mixed_precision(TrainConfig(precision="fp32")) == "no"
-    assert _mixed_precision(TrainConfig(precision="bf16")) == "bf16"
+    assert precision.autocast_dtype("bf16", cpu) == torch.bfloat16
+    assert precision.autocast_dtype("fp16", cpu) == torch.float16
+    assert precision.autocast_dtype("fp32", cpu) is None
+    assert precision.training_dtype("fp32") is None
+    assert precision.training_dtype("bf16") == torch.bfloat16
 
 
 def test_native_bf16_is_read_from_torch(monkeypatch):
     """cpu_has_native_bf16 asks torch about AVX512-BF16 and AMX, either one sufficing."""
     import torch
 
-    from newsclf.predict import cpu_has_native_bf16
+    from newsclf.precision import cpu_has_native_bf16
 
     for avx512_bf16, amx, expected in [
         (True, False, True),
@@ -127,6 +126,22 @@ def test_native_bf16_is_read_from_torch(monkeypatch):
         )
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
         assert cpu_has_native_bf16() is expected
+
+
+def test_precision_names_and_inference_weights():
+    """The names /health and the benchmarks show, and the dtype inference weights are kept in."""
+    import torch
+
+    from newsclf.precision import cast_for_inference, precision_name
+
+    assert [precision_name(d) for d in (None, torch.bfloat16, torch.float16)] == [
+        "fp32",
+        "bf16",
+        "fp16",
+    ]
+    layer = torch.nn.Linear(2, 2)
+    assert cast_for_inference(layer, None).weight.dtype == torch.float32
+    assert cast_for_inference(layer, torch.bfloat16).weight.dtype == torch.bfloat16
 
 
 def test_on_epoch_callback_can_stop_training(tmp_path, tiny_bert_dir, tokenizer):
@@ -193,9 +208,10 @@ def test_gpu_path_trains_with_bf16_and_compile(tmp_path, tiny_bert_dir):
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
     from newsclf import train
-    from newsclf.train import _mixed_precision
+    from newsclf.precision import training_dtype
 
     cfg = tiny_config(tiny_bert_dir, tmp_path, compile=True, precision="auto")
-    assert _mixed_precision(cfg) == ("bf16" if torch.cuda.is_bf16_supported() else "no")
+    expected = torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    assert training_dtype(cfg.precision) == expected
     result = train(cfg)
     assert result.test_metrics["num_samples"] == 80

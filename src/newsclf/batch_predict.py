@@ -8,6 +8,10 @@ rows are written in input order. The output is written under a hidden temporary 
 it and renamed only once complete, so an interrupted run never leaves a partial file under
 the final name. Rows whose text is empty are skipped; the `row` column (0-based data row of the
 input) keeps every output row joinable with its input.
+
+Under `accelerate launch`, every process reads the same chunks and scores its shard of each
+(`ShardedInference`); the main process writes all rows, in input order, and the others write
+and show nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf.errors import DataError
+from newsclf.sharded import ShardedInference, launched
 
 if TYPE_CHECKING:
     from newsclf.predict import Classifier
@@ -36,6 +41,8 @@ class FilePredictions:
     rows_read: int
     rows_written: int
     skipped_empty: int
+    # False on the other processes under `accelerate launch`: they scored, the main one wrote.
+    main_process: bool = True
 
 
 def predict_file(
@@ -58,10 +65,15 @@ def predict_file(
         raise DataError(f"--file {path} does not exist.")
     if output.resolve() == path.resolve():
         raise DataError(f"--output {output} is the input file; choose another name.")
+    counts = FilePredictions(output, 0, 0, 0)
+    scorer: Any = classifier
+    if launched():
+        scorer = ShardedInference(classifier, batch_size)
+        if not scorer.is_main_process:
+            return _score_without_writing(scorer, path, column, chunk_rows, counts)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
     show = sys.stderr.isatty() if progress is None else progress
-    counts = FilePredictions(output, 0, 0, 0)
     try:
         with partial.open("w", newline="", encoding="utf-8") as fh, tqdm(
             total=count_rows(path), unit=" rows", desc="Predicting", disable=not show
@@ -70,7 +82,7 @@ def predict_file(
             labels = classifier.label_names
             writer.writerow(["row", "label", "score", *(f"p_{name}" for name in labels)])
             for chunk in read_chunks(path, column, chunk_rows):
-                _write_chunk(writer, classifier, chunk, counts, batch_size)
+                _write_chunk(writer, scorer, chunk, counts, batch_size)
                 bar.update(len(chunk))
         os.replace(partial, output)
     finally:
@@ -78,9 +90,24 @@ def predict_file(
     return counts
 
 
+def _score_without_writing(
+    scorer: ShardedInference, path: Path, column: str, chunk_rows: int, counts: FilePredictions
+) -> FilePredictions:
+    """A process other than the main one: the same chunks, its shard scored, nothing written."""
+    for chunk in read_chunks(path, column, chunk_rows):
+        _write_chunk(_NoWriter(), scorer, chunk, counts, None)
+    counts.main_process = False
+    return counts
+
+
+class _NoWriter:
+    def writerow(self, row: list[Any]) -> None:
+        pass
+
+
 def _write_chunk(
-    writer: Any, classifier: Classifier, chunk: list[str], counts: FilePredictions,
-    batch_size: int | None,
+    writer: Any, classifier: Classifier | ShardedInference, chunk: list[str],
+    counts: FilePredictions, batch_size: int | None,
 ) -> None:  # fmt: skip
     start = counts.rows_read
     keep = [(start + i, text) for i, text in enumerate(chunk) if text.strip()]

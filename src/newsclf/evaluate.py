@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from newsclf.config import TrainConfig, require_positive
 from newsclf.errors import DataError, OutputError
 from newsclf.model import find_model_dir, model_label_names
 from newsclf.paths import check_writable_file
+from newsclf.sharded import ShardedInference, process_state
 
 if TYPE_CHECKING:
     from newsclf.predict import Inference
@@ -125,50 +125,23 @@ def score_split(
 
 
 def score_sharded(
-    classifier: Any, texts: list[str], labels: list[int], split: str, batch_size: int
+    classifier: Any, texts: list[str], labels: list[int], split: str, batch_size: int | None
 ) -> dict:
-    """`score_split` under `accelerate launch`: each process scores its shard of the batches;
-    `gather_for_metrics` collects the probabilities of every row once (the rows repeated to even
-    out the last batch are dropped) and the row ids put them back in input order."""
-    import numpy as np
-    import torch
-    from accelerate import Accelerator
-    from torch.utils.data import DataLoader
-
-    from newsclf.predict import Inference
-
-    accelerator = Accelerator(cpu=classifier.device.type == "cpu")
-    loader = accelerator.prepare(DataLoader(range(len(texts)), batch_size=batch_size))
+    """`score_split` under `accelerate launch`: each process scores its shard of the rows
+    (`ShardedInference`), and every process gets all rows back, once each, in input order."""
+    sharded = ShardedInference(classifier, batch_size)
     start = time.perf_counter()
-    probabilities, row_ids = [], []
-    for rows in loader:
-        shard = classifier.infer([texts[i] for i in rows.tolist()], batch_size=batch_size)
-        probs = torch.as_tensor(shard.probabilities, device=rows.device)
-        probs, rows = accelerator.gather_for_metrics((probs, rows))
-        probabilities.append(probs.cpu().numpy())
-        row_ids.append(rows.cpu().numpy())
+    inference = sharded.infer(texts)
     seconds = time.perf_counter() - start
-    order = np.argsort(np.concatenate(row_ids), kind="stable")
-    inference = Inference(np.concatenate(probabilities)[order])
     metrics = {
         "split": split,
         **compute_metrics(labels, inference.predicted, classifier.label_names),
         "samples": sample_predictions(texts, labels, inference, classifier.label_names),
         "seconds": round(seconds, 3),
         "samples_per_second": round(len(texts) / seconds, 1) if seconds else None,
-        "num_processes": accelerator.num_processes,
+        "num_processes": sharded.num_processes,
     }
     return metrics
-
-
-def _process_state() -> Any:
-    """This process's place under `accelerate launch` (one process otherwise). Several
-    processes on a machine without CUDA use the CPU (gloo), as training does."""
-    import torch
-    from accelerate import PartialState
-
-    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return PartialState(cpu=several and not torch.cuda.is_available())
 
 
 def evaluate(
@@ -204,7 +177,7 @@ def evaluate(
     check_writable_file(target, "--output")
     columns = {"header": header, "text_column": text_column, "label_column": label_column}
     cfg = _data_config(path, data, {k: v for k, v in columns.items() if v is not None})
-    state = _process_state()
+    state = process_state()
     with state.main_process_first():  # the others then read what the main process cached
         texts, labels, notes = load_eval_split(
             cfg, split, model_label_names(model_dir), data is not None, parse_label_map(label_map)

@@ -13,6 +13,7 @@ from newsclf.errors import DataError, InputError, ModelError
 from newsclf.model import find_model_dir
 from newsclf.onnx_backend import DEFAULT_BATCH_SIZE as ONNX_BATCH_SIZE
 from newsclf.onnx_backend import OnnxBackend, is_onnx_dir
+from newsclf.precision import autocast_dtype, cast_for_inference
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,37 +41,6 @@ class Inference:
     @property
     def predicted(self) -> np.ndarray:
         return self.probabilities.argmax(axis=1)
-
-
-# bf16 on CPUs with bf16 instructions trains ~1.6x faster at equal accuracy (docs/performance.md:
-# 90.25% vs 90.26% on the full test split after a default run), so 'auto' picks it there.
-AUTO_BF16_ON_CPU = True
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The dtype to autocast to, or None for fp32. 'auto' means bf16 where the hardware has it."""
-    import torch
-
-    if precision == "fp32":
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    if device.type == "cpu" and AUTO_BF16_ON_CPU:
-        return torch.bfloat16 if cpu_has_native_bf16() else None
-    return None
-
-
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with bf16 instructions (AVX512-BF16, AMX): there bf16 autocast is faster
-    than fp32; elsewhere oneDNN emulates it and it is slower."""
-    import torch
-
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -214,14 +184,10 @@ class Classifier:
     backend: OnnxBackend | None = None  # set for an ONNX export; None runs `model` in PyTorch
 
     def __init__(self, model: Any, tokenizer: Any, precision: str = "fp32") -> None:
-        self.model = model.eval()
-        self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
         self.dtype = autocast_dtype(precision, self.device)
-        if self.dtype is not None:
-            # Weights stored in bf16/fp16 once, rather than cast on every forward by autocast
-            # (which still runs LayerNorm and softmax in fp32): ~15% faster on a 2-core CPU.
-            self.model.to(self.dtype)
+        self.model = cast_for_inference(model, self.dtype).eval()
+        self.tokenizer = tokenizer
         self.label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
 

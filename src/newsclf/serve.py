@@ -27,6 +27,7 @@ from fastapi_offline import FastAPIOffline
 
 from newsclf import __version__
 from newsclf.batcher import BatcherStoppedError, DynamicBatcher, QueueFullError
+from newsclf.precision import precision_name
 from newsclf.predict import Classifier
 from newsclf.serve_metrics import Guard, ServerMetrics
 from newsclf.serve_options import ServeOptions
@@ -63,7 +64,7 @@ class ModelSlot:
             self.classifier = Classifier.from_pretrained(self.model_dir, precision=self.precision)
             clf = self.classifier
             log.info("model loaded from %s (%s, %s): ready", self.model_dir, clf.device,
-                     _precision_name(clf))  # fmt: skip
+                     precision_name(clf.dtype))  # fmt: skip
         except Exception as err:  # reported by /health and ends `serve`
             self.error = f"{type(err).__name__}: {err}"
             log.error("could not load the model from %s: %s", self.model_dir, self.error)
@@ -145,7 +146,7 @@ def _add_routes(
             "version": version,
             "labels": clf.label_names if clf else None,
             "device": str(clf.device) if clf else None,
-            "precision": _precision_name(clf) if clf else None,
+            "precision": precision_name(clf.dtype) if clf else None,
             "max_batch_size": opts.max_batch_size,
         }
         if slot.error:
@@ -185,12 +186,6 @@ def _add_routes(
         return JSONResponse(
             format_answer(parsed, rows, labels, request.return_text, request.raw_scores)
         )
-
-
-def _precision_name(clf: Classifier) -> str:
-    return (
-        str(clf.dtype).removeprefix("torch.").replace("bfloat16", "bf16") if clf.dtype else "fp32"
-    )
 
 
 def serve(

@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from newsclf.errors import ConfigError
-
-PRECISIONS = ("auto", "fp32", "bf16")
+from newsclf.precision import SERVE_PRECISIONS, check_precision
 
 
 def _opt(default: object, help_text: str) -> object:
@@ -39,5 +38,4 @@ class ServeOptions:
                 f"max_queue={self.max_queue} is below max_texts={self.max_texts}: a full "
                 "request could never be queued. Raise max_queue or lower max_texts."
             )
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision={self.precision!r}: expected one of {PRECISIONS}.")
+        check_precision(self.precision, SERVE_PRECISIONS)

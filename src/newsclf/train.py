@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from newsclf import rundir
 from newsclf.errors import NewsclfError, OutputError, RunExistsError, TrainingError
 from newsclf.paths import check_writable_dir
+from newsclf.precision import TrainingPrecision, check_training_precision, enable_tf32
 from newsclf.predict import round_up, show_progress
 from newsclf.rundir import EpochRow, History
 
@@ -117,6 +118,7 @@ def _run(cfg: TrainConfig, staging: Path, checkpoint: Path | None) -> RunResult:
     if _quiet(cfg):
         _silence_library_progress()
     state = PartialState(cpu=_cpu_processes())  # under `accelerate launch`: joins the group
+    check_training_precision(cfg.precision, state.device)  # before loading any data
     set_seed(cfg.seed)
     with state.main_process_first():  # the others then read what the main process cached
         data = load_data(cfg)
@@ -206,6 +208,7 @@ class _Engine:
     loader: Any
     val_loader: Any
     sampler_rng: Any  # the train sampler's generator
+    precision: TrainingPrecision
     class_weights: Any
     tokenizer: Any
     label_names: list[str]
@@ -272,11 +275,12 @@ def _setup(
 
     from newsclf.data import tokenize
 
-    _enable_tf32()
-    _forget_accelerator_precision()
+    enable_tf32()
     accelerator = Accelerator(
         cpu=_cpu_processes(),
-        mixed_precision=_mixed_precision(cfg),
+        # newsclf applies the precision itself (TrainingPrecision): Accelerate's setting is
+        # one per process, and a second run with another precision would be refused.
+        mixed_precision="no",
         gradient_accumulation_steps=cfg.grad_accum,
         # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
@@ -298,6 +302,9 @@ def _setup(
     model, optimizer, loader, val_loader, scheduler = accelerator.prepare(
         model, optimizer, loader, val_loader, scheduler
     )
+    precision = TrainingPrecision.for_training(cfg.precision, accelerator.device)
+    if precision.scaler is not None:  # saved and restored with the checkpoints
+        accelerator.register_for_checkpointing(precision.scaler)
     # Validation runs eagerly: compiling the eval graphs too costs more than 500 rows save.
     compiled = _compile(model) if cfg.compile else model
     weights = None
@@ -314,6 +321,7 @@ def _setup(
         loader,
         val_loader,
         sampler_rng,
+        precision,
         weights,
         tokenizer,
         data.label_names,
@@ -371,11 +379,12 @@ def _train_epoch(engine: _Engine, pos: Position, history: History) -> float:
     for batch in _epoch_batches(engine.loader, pos.batches):
         learning_rate = engine.scheduler.get_last_lr()[0]
         with accelerator.accumulate(model):
-            loss = _loss(model, batch, engine.class_weights)
-            accelerator.backward(loss)
+            loss = _loss(model, batch, engine.class_weights, engine.precision)
+            accelerator.backward(engine.precision.scale(loss))
             if accelerator.sync_gradients and cfg.max_grad_norm:
+                engine.precision.unscale(engine.optimizer)
                 accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            engine.optimizer.step()
+            engine.precision.step(engine.optimizer, accelerator.sync_gradients)
             engine.scheduler.step()
             engine.optimizer.zero_grad(set_to_none=True)
         loss_sum += loss.detach()
@@ -419,14 +428,20 @@ def _epoch_batches(loader: Any, skip: int) -> Iterator[Any]:
         yield from batches
 
 
-def _loss(model: Any, batch: dict[str, Any], class_weights: Any = None) -> Any:
+def _loss(
+    model: Any,
+    batch: dict[str, Any],
+    class_weights: Any = None,
+    precision: TrainingPrecision | None = None,
+) -> Any:
     """The batch's mean cross-entropy; with class weights, each row's weighted by its class."""
+    precision = precision or TrainingPrecision("cpu")
     if class_weights is None:
-        return model(**batch).loss
+        return precision.forward(model, batch).loss
     import torch
 
     labels = batch.pop("labels")
-    logits = model(**batch).logits
+    logits = precision.forward(model, batch).logits
     return torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weights)
 
 
@@ -500,7 +515,7 @@ def _validate(engine: _Engine) -> tuple[float, dict[str, Any]]:
     with torch.no_grad():
         for batch in engine.val_loader:
             batch_labels = batch.pop("labels")
-            out = model(**batch).logits.float()
+            out = engine.precision.forward(model, batch).logits.float()
             out, batch_labels = engine.accelerator.gather_for_metrics((out, batch_labels))
             logits.append(out)
             labels.append(batch_labels)
@@ -716,27 +731,6 @@ def _adamw(model: Any, cfg: TrainConfig) -> Any:
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
 
 
-def _mixed_precision(cfg: TrainConfig) -> str:
-    """Accelerate's mixed_precision for cfg.precision; 'auto' is bf16 where the chip has it."""
-    import torch
-
-    from newsclf.predict import autocast_dtype
-
-    if cfg.precision == "auto":
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return "bf16" if autocast_dtype("auto", device) is not None else "no"
-    return {"fp32": "no"}.get(cfg.precision, cfg.precision)
-
-
-def _forget_accelerator_precision() -> None:
-    """Accelerate keeps one mixed-precision setting per process and refuses a second run with
-    another (fp32 after bf16, in one notebook or test session); the process-level (distributed)
-    state is kept."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=False)
-
-
 def _compile(model: Any) -> Any:
     """torch.compile with the batch and sequence sizes symbolic: one graph serves every
     length bucket and the short last batch, where static shapes compiled one graph each."""
@@ -747,14 +741,6 @@ def _compile(model: Any) -> Any:
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, name, max(getattr(config, name), 64))
     return torch.compile(model, dynamic=True)
-
-
-def _enable_tf32() -> None:
-    """fp32 matmuls (the optimizer's master weights, any fp32 run) on TF32 tensor cores."""
-    import torch
-
-    if torch.cuda.is_available():
-        torch.set_float32_matmul_precision("high")
 
 
 def _test(cfg: TrainConfig, data: LoadedData, run_dir: Path, history: History) -> dict:
