@@ -213,6 +213,19 @@ def test_export_help_and_onnx_predict_import_no_torch(onnx_dir):
     assert "help heavy: []" in lines and lines[-1] == "predict torch: False"
 
 
+def test_cli_predict_on_an_export_imports_neither_torch_nor_transformers(onnx_dir):
+    """The command's own set-up (quieting transformers' loading bars) must not import it for an
+    export: that import alone doubled the cold start of `newsclf predict EXPORT "text"`."""
+    code = (
+        "import sys\n"
+        "from newsclf.cli import main\n"
+        f"assert main(['predict', {str(onnx_dir)!r}, 'Stocks rally']) == 0\n"
+        "print('heavy:', [m for m in ('torch', 'transformers') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "heavy: []", out.stdout
+
+
 def test_output_error_for_a_file_as_out_dir(sharp_dir, tmp_path):
     target = tmp_path / "file"
     target.write_text("x")

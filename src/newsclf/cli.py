@@ -167,7 +167,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from newsclf.evaluate import evaluate, format_report
 
-    _quiet_loading()
+    _quiet_loading(args.path)
     metrics = evaluate(
         args.path,
         args.data,
@@ -228,7 +228,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise NewsclfError(
             "no text to classify: pass TEXT arguments, --file FILE, or pipe lines on stdin."
         )
-    _quiet_loading()
+    _quiet_loading(model_dir)
     classifier = Classifier.from_pretrained(model_dir)
     for text, pred in zip(
         texts, classifier.predict(texts, batch_size=args.batch_size), strict=True
@@ -250,7 +250,7 @@ def _cmd_predict_to_file(args: argparse.Namespace) -> int:
         raise NewsclfError(
             "--output writes the predictions for --file: pass --file FILE (and no TEXT arguments)."
         )
-    _quiet_loading()
+    _quiet_loading(args.model)
     classifier = Classifier.from_pretrained(args.model, device=process_device())
     done = predict_file(classifier, args.file, args.output, args.column, args.batch_size)
     if not done.main_process:  # under `accelerate launch`, the main process reports
@@ -262,8 +262,13 @@ def _cmd_predict_to_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet_loading() -> None:
-    """transformers draws a progress bar for loading weights; in a one-shot command it is noise."""
+def _quiet_loading(model: str | Path | None = None) -> None:
+    """transformers draws a progress bar for loading weights; in a one-shot command it is noise.
+    An ONNX export loads without transformers, so it is not imported for one (0.4 s of start-up)."""
+    from newsclf.onnx_backend import is_onnx_dir
+
+    if model is not None and is_onnx_dir(model):
+        return
     from transformers.utils import logging
 
     logging.disable_progress_bar()
@@ -332,7 +337,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from newsclf.serve import serve
 
-    _quiet_loading()
+    _quiet_loading(args.model)
     names = [f.name for f in dataclasses.fields(ServeOptions)]
     options = ServeOptions(**{name: getattr(args, name) for name in names})
     serve(args.model, args.host, args.port, options, access_log=not args.no_access_log)
