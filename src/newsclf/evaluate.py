@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsclf import rundir
 from newsclf.config import TrainConfig, require_positive
 from newsclf.errors import DataError, OutputError
 from newsclf.model import find_model_dir, model_label_names
@@ -206,9 +207,11 @@ def evaluate(
 
 def _data_config(path: Path, data: str | None, options: dict[str, Any]) -> TrainConfig:
     """The run's own data settings, with `data` and the column options swapped in when given."""
-    run_config = path / "config.yaml"
+    run_config = path / rundir.CONFIG_YAML
     if not run_config.is_file():
-        run_config = path.parent / "config.yaml" if path.name == "best_model" else run_config
+        run_config = (
+            path.parent / rundir.CONFIG_YAML if path.name == rundir.BEST_MODEL else run_config
+        )
     if run_config.is_file():
         values = TrainConfig.from_yaml(run_config).to_dict()
         if data is not None:
@@ -226,7 +229,7 @@ def _default_output(path: Path, split: str, data: str | None) -> Path:
     """`<run>/test_metrics.json` for the run's own data; scores on other data are named for it."""
     import re
 
-    run_dir = path.parent if path.name == "best_model" else path
+    run_dir = path.parent if path.name == rundir.BEST_MODEL else path
     if data is None:
         return run_dir / f"{split}_metrics.json"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(data).name.split(".")[0]).strip("-") or "data"
