@@ -4,8 +4,8 @@ measured against.
     python benchmarks/bench_cpu_peak.py            # fp32 and bf16 torch.mm, ONNX Runtime int8
 
 Times square matrix products large enough to be compute-bound (`--size`, default 2048) with
-torch's default threads, the fastest of `--repeats`. fp32 and bf16 use `torch.mm`; int8 uses
-ONNX Runtime's `MatMulInteger` (what `newsclf export --int8` runs on). FLOPs count 2*n^3 per
+torch's default threads, the fastest of `--repeats`. fp32 and bf16 use `torch.mm`; ONNX Runtime's
+`MatMul` (fp32) and `MatMulInteger` (int8, what `newsclf export --int8` runs on) are timed too. FLOPs count 2*n^3 per
 product (int8: integer operations). Writes benchmarks/results/cpu-peak-<date>.json.
 """
 
@@ -48,21 +48,28 @@ def torch_tflops(dtype_name: str, n: int, repeats: int) -> float:
     return 2 * n**3 / best_seconds(lambda: torch.mm(a, b), repeats) / 1e12
 
 
-def onnx_int8_tops(n: int, repeats: int) -> float:
+def onnx_tops(kind: str, n: int, repeats: int) -> float:
+    """ONNX Runtime's MatMul (fp32) or MatMulInteger (int8: uint8 activations, int8 weights)."""
     import numpy as np
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
+    int8 = kind == "int8"
+    a_type, b_type, y_type = (
+        (TensorProto.UINT8, TensorProto.INT8, TensorProto.INT32)
+        if int8
+        else (TensorProto.FLOAT,) * 3
+    )
+    node = helper.make_node("MatMulInteger" if int8 else "MatMul", ["a", "b"], ["y"])
     graph = helper.make_graph(
         [node],
         "mm",
         [
-            helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]),
-            helper.make_tensor_value_info("b", TensorProto.INT8, [n, n]),
-        ],  # fmt: skip
-        [helper.make_tensor_value_info("y", TensorProto.INT32, [n, n])],
+            helper.make_tensor_value_info("a", a_type, [n, n]),
+            helper.make_tensor_value_info("b", b_type, [n, n]),
+        ],
+        [helper.make_tensor_value_info("y", y_type, [n, n])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,8 +77,11 @@ def onnx_int8_tops(n: int, repeats: int) -> float:
         onnx.save(model, path)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
-    feeds = {"a": rng.integers(0, 255, (n, n), dtype=np.uint8),
-             "b": rng.integers(-127, 127, (n, n), dtype=np.int8)}  # fmt: skip
+    if int8:
+        feeds = {"a": rng.integers(0, 255, (n, n), dtype=np.uint8),
+                 "b": rng.integers(-127, 127, (n, n), dtype=np.int8)}  # fmt: skip
+    else:
+        feeds = {name: rng.standard_normal((n, n), dtype=np.float32) for name in "ab"}
     return 2 * n**3 / best_seconds(lambda: session.run(None, feeds), repeats) / 1e12
 
 
@@ -94,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_start": os.getloadavg(),
         "fp32_tflops": round(torch_tflops("float32", args.size, args.repeats), 3),
         "bf16_tflops": round(torch_tflops("bfloat16", args.size, args.repeats), 3),
-        "int8_onnx_tops": round(onnx_int8_tops(args.size, args.repeats), 3),
+        "fp32_onnx_tflops": round(onnx_tops("fp32", args.size, args.repeats), 3),
+        "int8_onnx_tops": round(onnx_tops("int8", args.size, args.repeats), 3),
         "load_end": os.getloadavg(),
     }
     out = args.out or ROOT / f"benchmarks/results/cpu-peak-{dt.date.today().isoformat()}.json"
