@@ -313,9 +313,10 @@ def newsclf_train(
     """newsclf's own loop (`newsclf.train.fit`): the default config, or with --set/--also."""
     import dataclasses
 
+    from newsclf.batching import train_loader
     from newsclf.data import tokenize
     from newsclf.model import build_model, load_tokenizer
-    from newsclf.train import _train_loader, fit
+    from newsclf.train import fit
 
     cfg, data = dataclasses.replace(ctx["cfg"], **(overrides or {})).validate(), ctx["data"]
     clock = Clock(ctx["sync"])
@@ -339,7 +340,7 @@ def newsclf_train(
     history = fit(cfg, model, tokenizer, train_set, data, run_dir, on_epoch=on_epoch)
     lengths = list(train_set["length"])
     # The padded tokens of one epoch of the same sampler (every epoch pads about the same).
-    per_epoch = sum(b["input_ids"].numel() for b in _train_loader(cfg, tokenizer, train_set))
+    per_epoch = sum(b["input_ids"].numel() for b in train_loader(cfg, tokenizer, train_set))
     for row, epoch in zip(rows, history.epochs, strict=True):
         row.update(train_s=epoch.train_seconds, real=sum(lengths), computed=per_epoch)
         row["epoch_seconds"] = epoch.seconds  # validation and checkpoint included

