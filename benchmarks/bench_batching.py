@@ -1,13 +1,15 @@
-"""What a training batch costs to make: PaddedRows against DataCollatorWithPadding.
+"""What a training batch costs to make: newsclf's loaders against DataCollatorWithPadding.
 
     python benchmarks/bench_batching.py                # the bundled AG News train rows
     python benchmarks/bench_batching.py --device cuda  # rows and batches on the GPU
 
 Both loaders draw the same batches: the bundled training rows tokenized once by the packaged
 MiniLM tokenizer (max_length 128), the same LengthGroupedSampler (seed 0), batch 32, padding to
-a multiple of 8. `padded_rows` is newsclf's loader (`batching.train_loader`: the split held as
-padded tensors, a batch cut in one indexing operation); `collator` is the usual Hugging Face
-way: the DataLoader fetches each row from the Arrow dataset and `DataCollatorWithPadding` pads
+a multiple of 8. `arrow_rows` is newsclf's loader on a CPU (`batching.ArrowRows`: a batch's
+rows gathered from the split's Arrow table and padded in one numpy scatter per column);
+`padded_rows` is its loader on a GPU (`batching.PaddedRows`: the split held as padded tensors,
+a batch cut in one indexing operation), timed here on --device; `collator` is the usual Hugging
+Face way: the DataLoader fetches each row from the Arrow dataset and `DataCollatorWithPadding` pads
 the batch. For scale, the same batches then go through training steps of the packaged MiniLM
 (forward, backward, AdamW) at the default precision. Also recorded: the memory each loader keeps
 for the split, and that both give the same tensors.
@@ -52,6 +54,13 @@ def collator_loader(cfg: Any, tokenizer: Any, train_set: Any) -> Any:
         batch_sampler=BatchSampler(sampler, cfg.batch_size, drop_last=False),
         collate_fn=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8),
     )
+
+
+def loader_over(rows: Any, like: Any) -> Any:
+    """A loader with `like`'s batch sampler (a fresh one: same seed, same batches) over `rows`."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(range(len(rows)), batch_sampler=like.batch_sampler, collate_fn=rows.collate)
 
 
 def epoch_seconds(make_loader, device: Any, repeats: int) -> tuple[float, int]:
@@ -116,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(batch_size=args.batch_size, quiet=True).validate()
     tokenizer = load_tokenizer(cfg.model)
     train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)
-    ours = lambda: train_loader(cfg, tokenizer, train_set, device)  # noqa: E731
+    arrow = lambda: train_loader(cfg, tokenizer, train_set)  # noqa: E731
+    padded = lambda: loader_over(PaddedRows(train_set, tokenizer.pad_token_id, 8, device), arrow())  # noqa: E731
     theirs = lambda: collator_loader(cfg, tokenizer, train_set)  # noqa: E731
     rows = PaddedRows(train_set, tokenizer.pad_token_id, 8)
     held = sum(t.numel() * t.element_size() for t in [*rows.columns.values(), rows.labels])
@@ -125,17 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         "rows": len(train_set),
         "batch_size": cfg.batch_size,
         "load_start": os.getloadavg(),
-        "same_batches": same_batches(ours(), theirs()),
+        "same_batches": same_batches(arrow(), theirs()) and same_batches(padded(), theirs()),
         "padded_rows_tensor_mib": round(held / 2**20, 2),
         "arrow_table_mib": round(train_set.data.nbytes / 2**20, 2),
     }
-    for name, make in (("padded_rows", ours), ("collator", theirs)):
+    for name, make in (("arrow_rows", arrow), ("padded_rows", padded), ("collator", theirs)):
         seconds, batches = epoch_seconds(make, device, args.repeats)
         result[f"{name}_epoch_s"] = round(seconds, 4)
         result[f"{name}_ms_per_batch"] = round(1000 * seconds / batches, 3)
     result["precision"] = cfg.precision
-    result["train_step_ms"] = round(1000 * step_seconds(cfg, ours(), device, args.steps), 1)
-    for name in ("padded_rows", "collator"):
+    result["train_step_ms"] = round(1000 * step_seconds(cfg, arrow(), device, args.steps), 1)
+    for name in ("arrow_rows", "padded_rows", "collator"):
         share = result[f"{name}_ms_per_batch"] / result["train_step_ms"]
         result[f"{name}_share_of_step"] = round(share, 4)
     result["load_end"] = os.getloadavg()

@@ -37,20 +37,22 @@ def test_length_grouped_batches_pad_less_than_random(tmp_path, tiny_bert_dir, to
     assert sum(len(b["labels"]) for b in batches) == len(train_set)  # every row, once
 
 
-def test_padded_rows_batch_equals_the_collator(tmp_path, tiny_bert_dir, tokenizer):
+@pytest.mark.parametrize("kind", ["ArrowRows", "PaddedRows"])
+def test_batches_equal_the_collators(tmp_path, tiny_bert_dir, tokenizer, kind):
     from transformers import DataCollatorWithPadding
 
-    from newsclf.batching import PaddedRows
+    from newsclf import batching
     from newsclf.data import load_data, tokenize
 
     cfg = tiny_config(tiny_bert_dir, tmp_path, max_train_samples=64, max_length=128)
     train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)
     rows = [5, 0, 17, 33]
-    ours = PaddedRows(train_set, tokenizer.pad_token_id, 8).collate(rows)
+    ours = getattr(batching, kind)(train_set, tokenizer.pad_token_id, 8).collate(rows)
     features = [train_set.remove_columns(["length"])[i] for i in rows]
     theirs = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)(features)
     assert set(ours) == set(theirs)
     for name in theirs:
+        assert ours[name].dtype == theirs[name].dtype, name
         assert ours[name].tolist() == theirs[name].tolist(), name
 
 

@@ -3,7 +3,10 @@ and inference.
 
 A batch pads to its own longest row, rounded up to PAD_MULTIPLE. Training batches come from a
 length-grouped sampler (random order, similar lengths); validation batches are shortest-first.
-Both are cut from `PaddedRows`, a split held as padded tensors, in one indexing operation.
+Where the rows are read from depends on where the batches go (`token_rows`): on a CPU, from
+the split's Arrow table a batch at a time (`ArrowRows`: memory-mapped, so memory does not grow
+with the data); on a GPU, from padded tensors kept on the GPU (`PaddedRows`: a batch is one
+indexing operation there, with no host work per step).
 """
 
 from __future__ import annotations
@@ -27,27 +30,28 @@ def train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any, device: Any =
 
     Grouping keeps the batch order random (LengthGroupedSampler sorts within random
     mega-batches), so the gradient noise stays, but padding, which on AG News is about half
-    of a randomly drawn batch, mostly goes. Each batch is cut from pre-padded tensors in one
-    indexing operation rather than collated row by row in Python; with `device` a GPU, those
-    tensors live on it, so a step costs no host-to-device copy of tokens.
+    of a randomly drawn batch, mostly goes. Each batch is padded in one vectorised operation
+    (`token_rows`) rather than collated row by row in Python.
     """
     import torch
     from torch.utils.data import BatchSampler, DataLoader, RandomSampler
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     generator = torch.Generator().manual_seed(cfg.seed)
-    lengths = train_set["length"]
+    rows = token_rows(train_set, tokenizer.pad_token_id or 0, device)
     if cfg.group_by_length:
+        # A plain list: the sampler reads the lengths one by one, and a dataset column read
+        # item by item goes through Arrow each time (minutes at a million rows).
+        lengths = rows.lengths.tolist()
         sampler = LengthGroupedSampler(cfg.batch_size, lengths=lengths, generator=generator)
     else:
-        sampler = RandomSampler(train_set, generator=generator)
-    rows = PaddedRows(train_set, tokenizer.pad_token_id or 0, PAD_MULTIPLE, device)
+        sampler = RandomSampler(range(len(rows)), generator=generator)
     return DataLoader(
         range(len(rows)),  # the loader hands row ids to `rows.collate`, which cuts the batch
         batch_sampler=BatchSampler(sampler, cfg.batch_size, drop_last=False),
         collate_fn=rows.collate,
         num_workers=cfg.num_workers,
-        pin_memory=rows.device.type == "cpu" and torch.cuda.is_available(),
+        pin_memory=rows.device is None and torch.cuda.is_available(),
     )
 
 
@@ -66,7 +70,7 @@ def eval_loader(cfg: TrainConfig, tokenizer: Any, dataset: Any, device: Any = No
     import torch
     from torch.utils.data import BatchSampler, DataLoader
 
-    rows = PaddedRows(dataset, tokenizer.pad_token_id or 0, PAD_MULTIPLE, device)
+    rows = token_rows(dataset, tokenizer.pad_token_id or 0, device)
     order = torch.argsort(rows.lengths, stable=True).tolist()
     return DataLoader(
         range(len(rows)),
@@ -76,6 +80,52 @@ def eval_loader(cfg: TrainConfig, tokenizer: Any, dataset: Any, device: Any = No
         # dropout masks of the training that follows.
         generator=torch.Generator(),
     )
+
+
+def token_rows(dataset: Any, pad_id: int, device: Any = None) -> ArrowRows | PaddedRows:
+    """The rows a loader cuts its batches from: padded tensors on a GPU, else the Arrow table
+    (docs/performance.md, "Batching: what a batch costs")."""
+    import torch
+
+    if device is not None and torch.device(device).type == "cuda":
+        return PaddedRows(dataset, pad_id, PAD_MULTIPLE, device)
+    return ArrowRows(dataset, pad_id, PAD_MULTIPLE)
+
+
+class ArrowRows:
+    """A tokenized split read a batch at a time from its Arrow table: `collate(row_ids)` gathers
+    the rows and pads them to their longest, rounded up to `multiple` (what
+    DataCollatorWithPadding would give), in one numpy scatter per column. The table stays where
+    datasets keeps it (memory-mapped from disk for a prepared split); only the lengths are held."""
+
+    device = None  # batches are built on the host
+
+    def __init__(self, dataset: Any, pad_id: int, multiple: int) -> None:
+        import torch
+
+        self.arrow = dataset.with_format("arrow")
+        self.lengths = torch.from_numpy(self.arrow["length"].to_numpy().astype("int64"))
+        self.multiple = multiple
+        self.fills = {
+            name: pad_id if name == "input_ids" else 0
+            for name in ("input_ids", "token_type_ids", "attention_mask")
+            if name in dataset.column_names
+        }
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def collate(self, rows: list[int]) -> dict[str, Any]:
+        import torch
+
+        table = self.arrow[list(rows)]
+        width = round_up(int(self.lengths[rows].max()), self.multiple)
+        batch = {
+            name: _pad_arrow(table, name, width, fill, torch.long)
+            for name, fill in self.fills.items()
+        }
+        batch["labels"] = torch.from_numpy(table["label"].to_numpy().astype("int64"))
+        return batch
 
 
 class PaddedRows:

@@ -6,12 +6,16 @@ each with a `text` (str) and a `label` (int id) column, plus the ordered class n
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import math
 import os
 import re
+import shutil
 import socket
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -34,6 +38,8 @@ BUNDLED = {"ag_news": ("train_subset.csv.gz", "test.csv.gz")}
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 # Rows per chunk when reading a CSV: bounds the parser's transient memory (docs/training.md).
 CSV_CHUNK_ROWS = 50_000
+# Prepared splits are written under the temporary directory, in newsclf-data-<pid>-<random>.
+WORKDIR_PREFIX = "newsclf-data-"
 SPLIT_ALIASES = {
     "train": ("train",),
     "validation": ("validation", "valid", "val", "dev"),
@@ -78,15 +84,60 @@ def load_data(cfg: TrainConfig, label_map: dict[str, str] | None = None) -> Load
     frames, declared = _read_source(cfg)
     for split, file in (("validation", cfg.validation_data), ("test", cfg.test_data)):
         if file:
-            frames[split] = _read_file(Path(file), cfg.encoding, cfg.header, _wanted(cfg))
+            frames[split] = _open_file(Path(file), cfg.encoding, cfg.header, _wanted(cfg))
     if "train" not in frames:
         raise DataError(
             f"{cfg.data!r} has no training split (found: {sorted(frames)}). Name a file "
             "train.csv (or .tsv/.json/.jsonl/.parquet), or pass the file itself with --data."
         )
-    label_names, tables, skipped = _tables(frames, cfg, declared, label_map)
-    notes = [n for df in frames.values() if (n := df.attrs.get("note"))]
-    del frames  # the raw columns are no longer needed: only the (text, label) tables go on
+    # The splits' texts and tokens are written there (Arrow, memory-mapped back), so a large
+    # file is never held in memory.
+    workdir = _workdir()
+    try:
+        return _prepare(frames, cfg, declared, label_map, workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _workdir() -> Path:
+    """A new directory for this process's prepared splits, removed when the process exits
+    (the datasets built on it may outlive any one object). Directories that processes killed
+    before exiting left behind are removed here."""
+    for old in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*-*"):
+        pid = old.name[len(WORKDIR_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
+    atexit.register(_remove_own, path, os.getpid())
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_own(path: Path, pid: int) -> None:
+    if os.getpid() == pid:  # not in a forked child that inherited the exit hook
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _prepare(
+    frames: dict[str, _Raw],
+    cfg: TrainConfig,
+    declared: list[str] | None,
+    label_map: dict[str, str] | None,
+    workdir: Path,
+) -> LoadedData:
+    """Map the labels, carve the missing splits, subsample: `load_data` after reading."""
+    label_names, tables, skipped = _tables(frames, cfg, declared, label_map, workdir)
+    notes = [n for raw in frames.values() if (n := raw.attrs.get("note"))]
     carved = {}
     for split, fraction, flag in (
         ("test", cfg.test_fraction, "test"),
@@ -132,10 +183,15 @@ def load_eval_split(
         data = load_data(cfg, label_map)
         ds = data.splits[split]
         return list(ds["text"]), list(ds["label"]), data.notes
-    df = _read_file(Path(cfg.data), cfg.encoding, cfg.header, _wanted(cfg))
-    _, tables, _ = _tables({split: df}, cfg, None, label_map)
-    notes = [df.attrs["note"]] if "note" in df.attrs else []
-    return tables[split]["text"].tolist(), tables[split]["label"].tolist(), notes
+    raw = _open_file(Path(cfg.data), cfg.encoding, cfg.header, _wanted(cfg))
+    workdir = _workdir()
+    try:
+        _, tables, _ = _tables({split: raw}, cfg, None, label_map, workdir)
+        texts = list(tables[split].texts["text"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    notes = [raw.attrs["note"]] if "note" in raw.attrs else []
+    return texts, tables[split].labels.tolist(), notes
 
 
 def parse_label_map(spec: str | dict[str, str] | None) -> dict[str, str] | None:
@@ -167,7 +223,7 @@ def parse_label_map(spec: str | dict[str, str] | None) -> dict[str, str] | None:
 # --- sources -----------------------------------------------------------------------------
 
 
-def _read_source(cfg: TrainConfig) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
+def _read_source(cfg: TrainConfig) -> tuple[dict[str, _Raw], list[str] | None]:
     """Return the frames per split and the class names the source declares, if any."""
     if cfg.data in BUNDLED:
         return _read_bundled(cfg.data), list(AG_NEWS_LABELS)
@@ -189,23 +245,23 @@ def bundled_path(name: str, filename: str) -> Path:
     return Path(str(resources.files("newsclf") / "datasets" / name / filename))
 
 
-def _read_bundled(name: str) -> dict[str, pd.DataFrame]:
+def _read_bundled(name: str) -> dict[str, _Raw]:
     train_file, test_file = BUNDLED[name]
     return {
-        "train": _read_file(bundled_path(name, train_file), "utf-8", None, DEFAULT_COLUMNS),
-        "test": _read_file(bundled_path(name, test_file), "utf-8", None, DEFAULT_COLUMNS),
+        "train": _open_file(bundled_path(name, train_file), "utf-8", None, DEFAULT_COLUMNS),
+        "test": _open_file(bundled_path(name, test_file), "utf-8", None, DEFAULT_COLUMNS),
     }
 
 
-def _read_local(path: Path, cfg: TrainConfig) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
+def _read_local(path: Path, cfg: TrainConfig) -> tuple[dict[str, _Raw], list[str] | None]:
     declared = _classes_txt(path if path.is_dir() else path.parent)
     if not path.is_dir():
-        return {"train": _read_file(path, cfg.encoding, cfg.header, _wanted(cfg))}, declared
+        return {"train": _open_file(path, cfg.encoding, cfg.header, _wanted(cfg))}, declared
     frames = {}
     for file in sorted(path.iterdir()):
         split = _split_of(file)
         if split and split not in frames:
-            frames[split] = _read_file(file, cfg.encoding, cfg.header, _wanted(cfg))
+            frames[split] = _open_file(file, cfg.encoding, cfg.header, _wanted(cfg))
     if not frames:
         raise DataError(
             f"Directory {path} holds no train/validation/test files with a suffix among "
@@ -247,9 +303,44 @@ def _wanted(cfg: TrainConfig) -> tuple[str, ...]:
     return (*(texts or DEFAULT_COLUMNS[:3]), cfg.label_column)
 
 
+@dataclass
+class _Raw:
+    """A table as read: its column names, where it came from, and its rows a chunk at a time.
+
+    A CSV/TSV file is read `CSV_CHUNK_ROWS` rows at a time, each time `chunks()` is iterated,
+    and never held whole; other formats are one chunk. Each chunk's index counts data rows
+    from 0 across the whole file, so an error can name the row."""
+
+    columns: list[str]
+    attrs: dict[str, str]
+    chunks: Callable[[], Iterator[pd.DataFrame]]
+    numeric_labels: bool = False  # CSV cells are text: a label column of integers is ints
+
+    @classmethod
+    def whole(cls, df: pd.DataFrame, source: str) -> _Raw:
+        df.attrs["source"] = source
+        return cls([str(c) for c in df.columns], dict(df.attrs), lambda: iter([df]))
+
+    def frame(self) -> pd.DataFrame:
+        """The whole table in memory (small files: the texts of `newsclf predict --file`)."""
+        import pandas as pd
+
+        df = pd.concat(list(self.chunks()))
+        df = _numeric_labels(df) if self.numeric_labels else df
+        df.attrs.update(self.attrs)
+        return df
+
+
 def _read_file(
     path: Path, encoding: str, header: bool | None = None, columns: Sequence[str] = ()
 ) -> pd.DataFrame:
+    """One table, whole; see `_open_file`."""
+    return _open_file(path, encoding, header, columns).frame()
+
+
+def _open_file(
+    path: Path, encoding: str, header: bool | None = None, columns: Sequence[str] = ()
+) -> _Raw:
     """One table; CSV/TSV files without a header row are detected (or `header=False`)."""
     import pandas as pd
 
@@ -259,43 +350,51 @@ def _read_file(
         raise DataError(
             f"{path}: unknown file type; expected one of {', '.join(SUFFIXES)} (optionally .gz)."
         )
+    with _read_errors(path, fmt, encoding):
+        try:
+            if fmt in ("csv", "tsv"):
+                return _open_csv(path, "\t" if fmt == "tsv" else ",", encoding, header, columns)
+            if fmt == "parquet":
+                df = pd.read_parquet(path)
+            else:
+                df = pd.read_json(path, lines=fmt == "jsonl", encoding=encoding)
+        except pd.errors.EmptyDataError:
+            df = pd.DataFrame()
+    if df.empty:
+        raise _no_rows(path)
+    return _Raw.whole(df, str(path))
+
+
+def _no_rows(path: Path) -> DataError:
+    return DataError(f"{path} holds no rows. Expected a header and at least one row per class.")
+
+
+@contextmanager
+def _read_errors(path: Path, fmt: str, encoding: str) -> Iterator[None]:
+    """Reading errors as one clear DataError: when a file is opened, and for a CSV/TSV file
+    also while its later chunks are read."""
+    import pandas as pd
+
     try:
-        if fmt in ("csv", "tsv"):
-            df = _read_csv(path, "\t" if fmt == "tsv" else ",", encoding, header, columns)
-        elif fmt == "parquet":
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_json(path, lines=fmt == "jsonl", encoding=encoding)
+        yield
     except UnicodeDecodeError as err:
         raise DataError(
             f"{path}: bytes that are not valid {encoding} at position {err.start}. Re-save the file "
             "as UTF-8, or pass --encoding (e.g. latin-1) if you know its encoding."
         ) from None
-    except pd.errors.EmptyDataError:
-        df = pd.DataFrame()
     except DataError:
         raise
     except (ValueError, pd.errors.ParserError, OSError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"{path}: could not be read as {fmt}: {first_line}") from None
-    if df.empty:
-        raise DataError(f"{path} holds no rows. Expected a header and at least one row per class.")
-    df.attrs["source"] = str(path)
-    return df
 
 
-def _read_csv(
-    path: Path, sep: str, encoding: str, header: bool | None, columns: Sequence[str]
-) -> pd.DataFrame:
-    """Read a CSV whose first row is a header, or data (detected, or `header=False`).
-
-    The original AG News CSV has no header: class (1-4), title, description.
-    """
+def _csv_chunks(path: Path, sep: str, encoding: str) -> Iterator[pd.DataFrame]:
     import pandas as pd
 
     # In chunks: the parser holds each chunk as Python strings before they become Arrow-backed
-    # columns, so a whole-file read would peak at several times the file's size.
-    chunks = pd.read_csv(
+    # columns, and the chunks are consumed one at a time, so a file is never in memory whole.
+    reader = pd.read_csv(
         path,
         sep=sep,
         encoding=encoding,
@@ -304,28 +403,47 @@ def _read_csv(
         header=None,
         chunksize=CSV_CHUNK_ROWS,
     )
-    with chunks:
-        raw = pd.concat(list(chunks), ignore_index=True)
+    with reader:
+        yield from reader
+
+
+def _open_csv(
+    path: Path, sep: str, encoding: str, header: bool | None, columns: Sequence[str]
+) -> _Raw:
+    """A CSV whose first row is a header, or data (detected from the first chunk, or
+    `header=False`). The original AG News CSV has no header: class (1-4), title, description.
+    """
+    raw = next(_csv_chunks(path, sep, encoding))
     first = [str(c).strip() for c in raw.iloc[0]]
     detected = header is None and _first_row_is_data(raw, first, columns)
+    attrs = {"source": str(path)}
     if header is False or detected:
-        df = raw.copy()
-        df.columns = _headerless_names(df, columns)
+        names, skip = _headerless_names(raw, columns), 0
         how = "detected: its first row reads as data; pass --header if it is not"
         how = how if detected else "--no-header"
-        df.attrs["note"] = (
-            f"{path.name} has no header row ({how}): columns read as {list(df.columns)}"
-        )
-        return _numeric_labels(df)
-    twice = sorted({c for c in first if first.count(c) > 1})
-    if twice:
-        raise DataError(
-            f"{path}: the header names column(s) {twice} more than once (header: {first}). "
-            "Give each column its own name."
-        )
-    df = raw.iloc[1:].reset_index(drop=True)
-    df.columns = first
-    return _numeric_labels(df)
+        attrs["note"] = f"{path.name} has no header row ({how}): columns read as {names}"
+    else:
+        twice = sorted({c for c in first if first.count(c) > 1})
+        if twice:
+            raise DataError(
+                f"{path}: the header names column(s) {twice} more than once (header: {first}). "
+                "Give each column its own name."
+            )
+        names, skip = first, 1
+        if len(raw) == 1:  # a header and no rows
+            raise _no_rows(path)
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        fmt = "tsv" if sep == "\t" else "csv"
+        with _read_errors(path, fmt, encoding):
+            for chunk in _csv_chunks(path, sep, encoding):
+                chunk = chunk.iloc[skip:] if chunk.index[0] == 0 else chunk
+                chunk.columns = names
+                chunk.index = chunk.index - skip  # data rows count from 0
+                chunk.attrs.update(attrs)
+                yield chunk
+
+    return _Raw(list(names), attrs, chunks, numeric_labels=True)
 
 
 def _first_row_is_data(raw: pd.DataFrame, first: list[str], columns: Sequence[str]) -> bool:
@@ -371,7 +489,7 @@ def _numeric_labels(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read_hub(dataset_id: str) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
+def _read_hub(dataset_id: str) -> tuple[dict[str, _Raw], list[str] | None]:
     ensure_hub_reachable(
         f"dataset {dataset_id!r}", "--data ag_news (bundled) or --data path/to/train.csv"
     )
@@ -390,7 +508,7 @@ def _read_hub(dataset_id: str) -> tuple[dict[str, pd.DataFrame], list[str] | Non
     for split, ds in dsd.items():
         for canonical, aliases in SPLIT_ALIASES.items():
             if split in aliases:
-                frames[canonical] = ds.to_pandas()
+                frames[canonical] = _Raw.whole(ds.to_pandas(), f"{dataset_id} ({split})")
     return frames, declared
 
 
@@ -445,41 +563,93 @@ def _text_columns(df: pd.DataFrame, text_column: str | None, split: str) -> list
     return wanted
 
 
+@dataclass
+class _Split:
+    """A split on its way to a Dataset: its texts on disk (one memory-mapped `text` column)
+    and its class ids in memory (what splitting and sampling look at)."""
+
+    texts: datasets.Dataset
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, positions: np.ndarray) -> _Split:
+        from datasets.fingerprint import generate_random_fingerprint
+
+        # A fingerprint given: datasets would otherwise hash the whole list of positions.
+        texts = self.texts.select(positions, new_fingerprint=generate_random_fingerprint())
+        return _Split(texts, self.labels[positions])
+
+
 def _tables(
-    frames: dict[str, pd.DataFrame],
+    frames: dict[str, _Raw],
     cfg: TrainConfig,
     declared: list[str] | None,
     label_map: dict[str, str] | None,
-) -> tuple[list[str], dict[str, pd.DataFrame], dict[str, int]]:
-    """Class names, and per split a (text, label id) table without blank texts, plus how many
-    blank texts each split had.
+    workdir: Path,
+) -> tuple[list[str], dict[str, _Split], dict[str, int]]:
+    """Class names, and per split its non-blank texts (written to `workdir`) with their class
+    ids, plus how many blank texts each split had.
 
     The names are `cfg.label_names` (given, or the model's when evaluating), else the ones the
     dataset declares. When both exist and differ, the dataset's class ids are read through its
     own names first, so a model that numbers the classes otherwise is still scored right.
     """
-    import pandas as pd
+    import numpy as np
 
     names = cfg.label_names or declared
     through = declared if declared and cfg.label_names and declared != cfg.label_names else None
-    tables, skipped, labels = {}, {}, {}
-    for split, df in frames.items():
-        texts = _texts(df, cfg.text_column, split)
-        keep = texts.str.strip().str.len() > 0
-        if not keep.any():
-            raise DataError(
-                f"The {split} split ({_source(df)}) has no rows with non-empty text. Fill in the "
-                "texts, or point --text-column at the column that holds them."
-            )
-        tables[split] = pd.DataFrame({"text": texts[keep].str.strip()})
-        labels[split] = _labels(df, cfg.label_column, split, keep, label_map, names)
+    texts, skipped, labels = {}, {}, {}
+    for split, raw in frames.items():
+        texts[split], label_cells, keep = _stream_split(raw, cfg, split, workdir)
+        labels[split] = _labels(label_cells, cfg.label_column, split, keep, label_map, names)
         if through:
             labels[split] = _ids_to_names(labels[split], through)
         skipped[split] = int((~keep).sum())
     names, to_id = _label_mapping(labels, names)
-    for split, table in tables.items():
-        table["label"] = _label_ids(labels[split], to_id[split], names, split)
-    return names, {s: t.reset_index(drop=True) for s, t in tables.items()}, skipped
+    tables = {
+        split: _Split(
+            texts[split], np.asarray(_label_ids(labels[split], to_id[split], names, split))
+        )
+        for split in texts
+    }
+    return names, tables, skipped
+
+
+def _stream_split(
+    raw: _Raw, cfg: TrainConfig, split: str, workdir: Path
+) -> tuple[datasets.Dataset, pd.DataFrame, pd.Series]:
+    """Read a split a chunk at a time: its non-blank texts, stripped, go to an Arrow file in
+    `workdir` (memory-mapped back); its label cells and which rows had a text stay in memory."""
+    import datasets
+    import pandas as pd
+    import pyarrow as pa
+    from datasets.arrow_writer import ArrowWriter
+
+    file = workdir / f"{split}.arrow"
+    cells, keeps = [], []
+    writer = ArrowWriter(features=datasets.Features(text=datasets.Value("string")), path=str(file))
+    with writer:
+        for chunk in raw.chunks():
+            texts = _texts(chunk, cfg.text_column, split)
+            keep = texts.str.strip().str.len() > 0
+            writer.write_table(pa.table({"text": pa.array(texts[keep].str.strip(), pa.string())}))
+            keeps.append(keep)
+            if cfg.label_column in chunk.columns:
+                cells.append(chunk[cfg.label_column])
+        writer.finalize()
+    keep = pd.concat(keeps)
+    if not keep.any():
+        raise DataError(
+            f"The {split} split ({_source(raw)}) has no rows with non-empty text. Fill in the "
+            "texts, or point --text-column at the column that holds them."
+        )
+    _check_label_column(raw, cfg.label_column, split)
+    label_cells = pd.DataFrame({cfg.label_column: pd.concat(cells)})
+    label_cells = _numeric_labels(label_cells) if raw.numeric_labels else label_cells
+    label_cells.attrs.update(raw.attrs)
+    return datasets.Dataset.from_file(str(file)), label_cells, keep
 
 
 def _ids_to_names(labels: pd.Series, names: list[str]) -> pd.Series:
@@ -491,8 +661,8 @@ def _ids_to_names(labels: pd.Series, names: list[str]) -> pd.Series:
     return labels.map(lambda v: names[v - base] if 0 <= v - base < len(names) else v)
 
 
-def _source(df: pd.DataFrame) -> str:
-    return df.attrs.get("source", "the dataset")
+def _source(table: pd.DataFrame | _Raw) -> str:
+    return table.attrs.get("source", "the dataset")
 
 
 def _labels(
@@ -504,11 +674,7 @@ def _labels(
     names: list[str] | None,
 ) -> pd.Series:
     """The label cells of the rows kept, checked: present, not empty, one kind of value."""
-    if column not in df.columns:
-        raise DataError(
-            f"Label column {column!r} not in the {split} split ({_source(df)}): found columns "
-            f"{[str(c) for c in df.columns]}. Fix --label-column."
-        )
+    _check_label_column(df, column, split)
     labels = df[column][keep]
     empty = labels.isna() | labels.astype(str).str.strip().eq("")
     if empty.any():
@@ -524,6 +690,14 @@ def _labels(
         labels = _mapped(labels, label_map, names)
     _check_one_kind(labels, split, df)
     return labels
+
+
+def _check_label_column(table: pd.DataFrame | _Raw, column: str, split: str) -> None:
+    if column not in table.columns:
+        raise DataError(
+            f"Label column {column!r} not in the {split} split ({_source(table)}): found columns "
+            f"{[str(c) for c in table.columns]}. Fix --label-column."
+        )
 
 
 def _check_one_kind(labels: pd.Series, split: str, df: pd.DataFrame) -> None:
@@ -604,8 +778,8 @@ def _label_ids(labels: pd.Series, to_id: dict[Any, int], names: list[str], split
     return ids.astype(int).tolist()
 
 
-def _check_train(train: pd.DataFrame, label_names: list[str]) -> None:
-    present = sorted(set(train["label"]))
+def _check_train(train: _Split, label_names: list[str]) -> None:
+    present = sorted(set(train.labels.tolist()))
     if len(present) < 2:
         only = [label_names[i] for i in present]
         raise DataError(
@@ -615,32 +789,35 @@ def _check_train(train: pd.DataFrame, label_names: list[str]) -> None:
 
 
 def _stratified_split(
-    table: pd.DataFrame, fraction: float, seed: int, split: str, flag: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    table: _Split, fraction: float, seed: int, split: str, flag: str
+) -> tuple[_Split, _Split]:
     """Hold out `fraction` of `table` for `split`: stratified and seeded."""
+    import numpy as np
     from sklearn.model_selection import train_test_split
 
-    counts = table["label"].value_counts()
+    counts = np.unique(table.labels, return_counts=True)[1]
     n_out = math.ceil(fraction * len(table))
     # Stratify where every class can appear on both sides; tiny data falls back to a random split.
     can_stratify = counts.min() >= 2 and len(counts) <= min(n_out, len(table) - n_out)
-    stratify = table["label"] if can_stratify else None
     try:
         kept, held_out = train_test_split(
-            table, test_size=fraction, random_state=seed, stratify=stratify
+            np.arange(len(table)),
+            test_size=fraction,
+            random_state=seed,
+            stratify=table.labels if can_stratify else None,
         )
     except ValueError as err:
         raise DataError(
             f"Cannot carve a {split} split of {fraction:.0%} out of {len(table)} training rows: "
             f"{err}. Add rows, change --{flag}-fraction, or pass --{split}-data FILE."
         ) from None
-    return kept.reset_index(drop=True), held_out.reset_index(drop=True)
+    return table.take(kept), table.take(held_out)
 
 
-def _subsample(table: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+def _subsample(table: _Split, limit: int | None, seed: int) -> _Split:
     if limit is None:
         return table
-    return table.iloc[stratified_sample(table["label"], limit, seed)].reset_index(drop=True)
+    return table.take(stratified_sample(table.labels, limit, seed))
 
 
 def stratified_sample(labels: Sequence[int], limit: int, seed: int) -> np.ndarray:
@@ -664,19 +841,34 @@ def stratified_sample(labels: Sequence[int], limit: int, seed: int) -> np.ndarra
     return np.sort(kept)
 
 
-def _to_datasets(tables: dict[str, pd.DataFrame]) -> datasets.DatasetDict:
+def _to_datasets(tables: dict[str, _Split]) -> datasets.DatasetDict:
+    """Each split as a Dataset of `text` and `label`: the texts stay on disk (the rows a split
+    or a sample picked are written out once, next to the originals)."""
     import datasets
     from datasets.fingerprint import generate_random_fingerprint
-    from datasets.table import InMemoryTable
 
-    # Each table is dropped once it is Arrow, so a split is never held twice; the fingerprint
-    # is given because datasets would otherwise hash (serialise) the whole table to make one,
-    # and in-memory tables are never cached by it anyway.
     splits = {}
-    for split in ("train", "validation", "test"):
-        table = InMemoryTable.from_pandas(tables.pop(split), preserve_index=False)
-        splits[split] = datasets.Dataset(table, fingerprint=generate_random_fingerprint())
+    with _no_datasets_progress():
+        for split in ("train", "validation", "test"):
+            table = tables.pop(split)
+            splits[split] = table.texts.add_column(
+                "label", table.labels.tolist(), new_fingerprint=generate_random_fingerprint()
+            )
     return datasets.DatasetDict(splits)
+
+
+@contextmanager
+def _no_datasets_progress() -> Iterator[None]:
+    """datasets draws a bar for writing out selected rows: an internal step, not news."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
 
 
 # --- tokenization --------------------------------------------------------------------------
