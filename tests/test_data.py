@@ -306,3 +306,25 @@ def test_yaml_learning_rate_in_e_notation_is_a_number(tmp_path):
     (tmp_path / "run.yaml").write_text("learning_rate: 1e-4\nepochs: 3.0\nname: 2024\n")
     loaded = TrainConfig.from_yaml(tmp_path / "run.yaml")
     assert (loaded.learning_rate, loaded.epochs, loaded.name) == (1e-4, 3, "2024")
+
+
+@pytest.mark.parametrize("header", [("text", "label"), None])
+def test_reading_in_small_chunks_gives_the_same_data(tmp_path, monkeypatch, header):
+    """CSV files are read CSV_CHUNK_ROWS rows at a time: chunk boundaries (here every 7 rows,
+    the header in the first chunk or not) must change no split, row, label, count or note."""
+    import newsclf.data
+
+    rows = synthetic_rows(60) + [("   ", "Sports"), ("", "World")] + synthetic_rows(13, seed=1)
+    write_csv(tmp_path / "train.csv", rows, header=header)
+    config = cfg(tmp_path / "train.csv", seed=3)
+    whole = load_data(config)
+    monkeypatch.setattr(newsclf.data, "CSV_CHUNK_ROWS", 7)
+    chunked = load_data(config)
+    assert chunked.summary() == whole.summary()
+    assert chunked.skipped_empty["train"] == 2
+    for split in ("train", "validation", "test"):
+        assert chunked.splits[split].to_dict() == whole.splits[split].to_dict(), split
+    # Row numbers in errors count across chunks: the empty label is data row 75.
+    write_csv(tmp_path / "bad.csv", [*synthetic_rows(74), ("a text", "")], header=header)
+    with pytest.raises(DataError, match="the first at data row 75"):
+        load_data(cfg(tmp_path / "bad.csv"))
