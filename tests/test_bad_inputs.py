@@ -20,7 +20,7 @@ import pytest
 
 from helpers import synthetic_rows, write_csv
 from newsclf.cli import main
-from newsclf.data import AG_NEWS_LABELS
+from newsclf.sources import AG_NEWS_LABELS
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 AS_ROOT = pytest.mark.skipif(IS_ROOT, reason="root reads and writes through any permission bits")

@@ -77,7 +77,7 @@ def test_two_processes_evaluate_to_the_single_process_metrics(tmp_path, tiny_run
     (the predicted classes are compared, not floats: a row's class does not depend on which
     process scored it)."""
     from newsclf import evaluate
-    from newsclf.data import AG_NEWS_LABELS
+    from newsclf.sources import AG_NEWS_LABELS
 
     rows = [f"{AG_NEWS_LABELS[i % 4]} news number {i} " + "word " * (i % 7) for i in range(37)]
     data = tmp_path / "rows.csv"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from newsclf import Classifier, InputError, ModelError
-from newsclf.data import AG_NEWS_LABELS
 from newsclf.predict import check_texts, read_texts
+from newsclf.sources import AG_NEWS_LABELS
 
 TEXTS = [
     "Federer wins his fifth Wimbledon title",

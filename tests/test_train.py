@@ -5,7 +5,7 @@ import pytest
 
 from helpers import CLASS_WORDS, synthetic_rows, tiny_config, write_csv
 from newsclf import DataError, RunExistsError, TrainConfig, train
-from newsclf.data import AG_NEWS_LABELS
+from newsclf.sources import AG_NEWS_LABELS
 
 
 def test_tiny_run_writes_the_run_directory(tiny_run):

@@ -31,7 +31,7 @@ def resolve_model(name: str) -> str:
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ModelError(paths.missing(path, "--model directory"))
-    from newsclf.data import ensure_hub_reachable
+    from newsclf.sources import ensure_hub_reachable
 
     if not _in_hub_cache(name):
         ensure_hub_reachable(

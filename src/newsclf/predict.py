@@ -262,12 +262,12 @@ def read_texts(path: str | Path, column: str = "text") -> list[str]:
 
     Blank lines of a text file separate texts and are skipped; a blank table cell is refused
     with its row number, like any other blank text."""
-    from newsclf.data import SUFFIXES, _read_file, _stem_and_format
     from newsclf.paths import check_readable_file
+    from newsclf.sources import SUFFIXES, read_table, stem_and_format
 
     path = Path(path)
     check_readable_file(path, "--file")
-    if _stem_and_format(path)[1] not in SUFFIXES.values():
+    if stem_and_format(path)[1] not in SUFFIXES.values():
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except UnicodeDecodeError as err:
@@ -275,7 +275,7 @@ def read_texts(path: str | Path, column: str = "text") -> list[str]:
                 f"{path}: not valid UTF-8 at byte {err.start}. Re-save it as UTF-8."
             ) from None
         return [line.strip() for line in lines if line.strip()]
-    df = _read_file(path, "utf-8", None, (column,))
+    df = read_table(path, "utf-8", None, (column,))
     if column not in df.columns:
         raise DataError(
             f"{path} has no column {column!r}: found {[str(c) for c in df.columns]}. Use --column."
