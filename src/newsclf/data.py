@@ -316,9 +316,9 @@ def _stream_split(
     writer = ArrowWriter(features=datasets.Features(text=datasets.Value("string")), path=str(file))
     with writer:
         for chunk in raw.chunks():
-            texts = _texts(chunk, cfg.text_column, split)
-            keep = texts.str.strip().str.len() > 0
-            writer.write_table(pa.table({"text": pa.array(texts[keep].str.strip(), pa.string())}))
+            texts = _texts(chunk, cfg.text_column, split).str.strip()
+            keep = texts.str.len() > 0
+            writer.write_table(pa.table({"text": pa.array(texts[keep], pa.string())}))
             keeps.append(keep)
             if cfg.label_column in chunk.columns:
                 cells.append(chunk[cfg.label_column])
