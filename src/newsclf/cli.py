@@ -29,7 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # --help, or a usage error already printed as one line
         return 0 if done.code is None else done.code if isinstance(done.code, int) else 2
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        from newsclf.sharded import finish
+
+        finish()  # under `accelerate launch`: every process done before the group closes
+        return code
     except NewsclfError as err:
         _error(args.command, str(err))
     except OSError as err:  # a path the checks did not foresee: still one line, no traceback

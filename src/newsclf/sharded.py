@@ -28,6 +28,16 @@ def process_state() -> Any:
     return PartialState(cpu=launched() and not torch.cuda.is_available())
 
 
+def finish() -> None:
+    """At the end of a launched command: wait for every process, then close the process group.
+    A process that leaves while a peer still uses the group (the main one writing its output)
+    can abort in gloo's teardown ("terminate called without an active exception")."""
+    if launched():
+        state = process_state()
+        state.wait_for_everyone()
+        state.destroy_process_group()
+
+
 def process_device() -> str | None:
     """The device this process scores on: its own under a launcher (one GPU each), else None
     (the Classifier's default)."""
