@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_serve import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -90,15 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     result = {
-        "cpu": next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            "unknown",
-        ),  # fmt: skip
-        "cores": os.cpu_count(),
+        **machine(),  # cpu, cores, torch and python versions
         "torch_threads": torch.get_num_threads(),
         "size": args.size,
         "load_start": os.getloadavg(),
