@@ -2,13 +2,14 @@
 
     python benchmarks/bench_batching.py                # the bundled AG News train rows
     python benchmarks/bench_batching.py --device cuda  # rows and batches on the GPU
+    python -m benchmarks.bench_batching --batch-size 256
 
 Both loaders draw the same batches: the bundled training rows tokenized once by the packaged
 MiniLM tokenizer (max_length 128), the same LengthGroupedSampler (seed 0), batch 32, padding to
-a multiple of 8. `arrow_rows` is newsclf's loader on a CPU (`batching.ArrowRows`: a batch's
-rows gathered from the split's Arrow table and padded in one numpy scatter per column);
-`padded_rows` is its loader on a GPU (`batching.PaddedRows`: the split held as padded tensors,
-a batch cut in one indexing operation), timed here on --device; `collator` is the usual Hugging
+a multiple of 8. `arrow_rows` is newsclf's loader on a CPU (`newsclf.training.loaders.ArrowRows`:
+a batch's rows gathered from the split's Arrow table and padded in one numpy scatter per column);
+`padded_rows` is its loader on a GPU (`loaders.PaddedRows`: the split held as padded tensors, a
+batch cut in one indexing operation), timed here on --device; `collator` is the usual Hugging
 Face way: the DataLoader fetches each row from the Arrow dataset and `DataCollatorWithPadding` pads
 the batch. For scale, the same batches then go through training steps of the packaged MiniLM
 (forward, backward, AdamW) at the default precision. Also recorded: the memory each loader keeps
@@ -19,15 +20,19 @@ Writes benchmarks/results/<device>-<date>-batching.json and prints it.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
-import os
-import time
+import sys
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+if not __package__:  # run as a file, not with -m: the repo root holds `benchmarks`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+from benchmarks import common  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,8 +96,8 @@ def step_seconds(cfg: Any, loader: Any, device: Any, steps: int) -> float:
     """Mean seconds of a training step (forward, backward, AdamW) at the default precision."""
     import torch
 
-    from newsclf.model import build_model
     from newsclf.precision import TrainingPrecision
+    from newsclf.training.model import build_model
 
     model = build_model(cfg.model, ["World", "Sports", "Business", "Sci/Tech"]).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -115,10 +120,10 @@ def step_seconds(cfg: Any, loader: Any, device: Any, steps: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from newsclf.batching import PaddedRows, train_loader
     from newsclf.config import TrainConfig
     from newsclf.data import load_data, tokenize
-    from newsclf.model import load_tokenizer
+    from newsclf.training.loaders import PaddedRows, train_loader
+    from newsclf.training.model import load_tokenizer
 
     args = parse_args(argv)
     device = torch.device(args.device)
@@ -149,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         share = result[f"{name}_ms_per_batch"] / result["train_step_ms"]
         result[f"{name}_share_of_step"] = round(share, 4)
     result["load_end"] = os.getloadavg()
-    day = dt.date.today().isoformat()
-    out = args.out or ROOT / f"benchmarks/results/{device.type}-{day}-batching.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = common.write_json(args.out or common.result_path(device.type, "-batching"), result)
     print(json.dumps(result, indent=2), f"\nwrote {out}")
     return 0
 

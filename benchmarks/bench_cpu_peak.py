@@ -2,6 +2,7 @@
 measured against.
 
     python benchmarks/bench_cpu_peak.py            # fp32 and bf16 torch.mm, ONNX Runtime int8
+    python -m benchmarks.bench_cpu_peak --size 1024
 
 Times square matrix products large enough to be compute-bound (`--size`, default 2048) with
 torch's default threads, the fastest of `--repeats`. fp32 and bf16 use `torch.mm`; ONNX Runtime's
@@ -11,17 +12,19 @@ product (int8: integer operations). Writes benchmarks/results/cpu-peak-<date>.js
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
-import os
-import tempfile
-import time
+import sys
 from pathlib import Path
 
-from bench_serve import machine
+if not __package__:  # run as a file, not with -m: the repo root holds `benchmarks`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ROOT = Path(__file__).resolve().parents[1]
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+from benchmarks import common  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     result = {
-        **machine(),  # cpu, cores, torch and python versions
+        **common.machine(),  # cpu, cores, bf16 instructions, library versions
         "torch_threads": torch.get_num_threads(),
         "size": args.size,
         "load_start": os.getloadavg(),
@@ -102,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "int8_onnx_tops": round(onnx_tops("int8", args.size, args.repeats), 3),
         "load_end": os.getloadavg(),
     }
-    out = args.out or ROOT / f"benchmarks/results/cpu-peak-{dt.date.today().isoformat()}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = common.write_json(args.out or common.result_path("cpu-peak"), result)
     print(json.dumps(result, indent=2), f"\nwrote {out}")
     return 0
 

@@ -1,9 +1,10 @@
-"""A bounded loopback load test of `newsclf serve`: batching on vs off, and a peer server.
+r"""A bounded loopback load test of `newsclf serve`: batching on vs off, and a peer server.
 
     python benchmarks/bench_serve.py --model runs/demo/best_model
     python benchmarks/bench_serve.py --model runs/demo/best_model \
         --infinity /tmp/infinity-venv/bin/infinity_emb      # also infinity-emb's /classify
     python benchmarks/bench_serve.py --model runs/demo/best_model --quick   # a smoke test
+    python -m benchmarks.bench_serve --model runs/demo/best_model           # the same
 
 Each server is its own process on 127.0.0.1 (never another address), started here and stopped
 here with SIGTERM. For each server and each client count (16 and 64 by default) it sends a fixed
@@ -23,27 +24,31 @@ Writes a JSON file (default benchmarks/results/serve-<date>.json) and prints a t
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import csv
-import datetime as dt
-import gzip
-import io
-import json
-import os
-import platform
-import random
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+if not __package__:  # run as a file, not with -m: the repo root holds `benchmarks`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import csv  # noqa: E402
+import datetime as dt  # noqa: E402
+import gzip  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from benchmarks.common import ROOT  # noqa: E402
+
 TEST_CSV = ROOT / "src/newsclf/datasets/ag_news/test.csv.gz"
 AG_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
 
@@ -160,18 +165,16 @@ class Server:
 
     def peak_rss_mib(self) -> float:
         """Peak resident memory (VmHWM) of the server process and its children."""
-        total, stack = 0, [self.proc.pid]
+        total, stack = 0.0, [self.proc.pid]
         while stack:
             pid = stack.pop()
+            total += common.peak_rss_mib(pid)  # 0 for a child that has exited meanwhile
             try:
-                status = Path(f"/proc/{pid}/status").read_text()
-                total += next(int(line.split()[1]) for line in status.splitlines()
-                              if line.startswith("VmHWM"))  # fmt: skip
                 for task in Path(f"/proc/{pid}/task").iterdir():
                     stack += [int(c) for c in (task / "children").read_text().split()]
             except (FileNotFoundError, ProcessLookupError):
                 continue
-        return total / 1024
+        return total
 
 
 class Client:
@@ -353,16 +356,6 @@ def servers(args: argparse.Namespace, logs: Path) -> list[tuple[Server, Client]]
     return out
 
 
-def machine() -> dict[str, Any]:
-    import torch
-
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-               platform.processor())  # fmt: skip
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version()}  # fmt: skip
-
-
 def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     by_name = {r["name"]: {run["clients"]: run for run in r["runs"]} for r in results}
     out: dict[str, Any] = {}
@@ -386,16 +379,13 @@ def main(argv: list[str] | None = None) -> int:
     args.model = str(Path(args.model).resolve())
     texts = [t for t, _ in load_texts()]
     date = dt.datetime.now(dt.timezone.utc)
-    output = (
-        args.output
-        or HERE / "results" / f"serve-{date:%Y-%m-%d}{'-quick' if args.quick else ''}.json"
-    )
+    output = args.output or common.result_path("serve", "-quick" if args.quick else "", date.date())
     logs = Path(tempfile.gettempdir()) / f"bench_serve-{date:%Y%m%dT%H%M%S}"  # servers' output
     logs.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "date": date.isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine(),
+        "command": common.command_line(__file__, sys.argv[1:] if argv is None else argv),
+        "machine": common.machine(),
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         "requests_per_setting": args.requests,
         "servers": [],
@@ -409,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                                       "failed": str(err)})  # fmt: skip
     report["summary"] = summary([s for s in report["servers"] if "runs" in s])
     report["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    output.write_text(json.dumps(report, indent=2) + "\n")
+    common.write_json(output, report)
     print(json.dumps(report["summary"], indent=2))
     print(f"written to {output}")
     return 0

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_serve_ceiling.py --model runs/demo/best_model
     python benchmarks/bench_serve_ceiling.py --model runs/demo/best_model --precision fp32
+    python -m benchmarks.bench_serve_ceiling --model runs/demo/best_model
 
 The server's batching ratio (`bench_serve.py`: texts/s with batching against
 `--max-batch-size 1`) cannot exceed what the model gains from batching in the same process.
@@ -16,14 +17,19 @@ Writes a JSON file (default benchmarks/results/serve-ceiling-<date>.json) and pr
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
-import os
-import time
+import sys
 from pathlib import Path
 
-from bench_serve import ROOT, load_texts, machine
+if not __package__:  # run as a file, not with -m: the repo root holds `benchmarks`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+from benchmarks.bench_serve import load_texts  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,7 +54,7 @@ def texts_per_second(classify, texts: list[str], group: int, sub: int, repeats: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from newsclf import Classifier
+    from newsclf.inference import Classifier
 
     args = parse_args(argv)
     texts = [text for text, _ in load_texts()[: args.texts]]
@@ -62,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         "64 together, sub-batches of 4": (64, 4),
     }
     result = {"model": args.model, "precision": args.precision, "texts": len(texts),
-              "machine": machine(), "load_start": os.getloadavg(), "texts_per_s": {}}  # fmt: skip
+              "machine": common.machine(), "load_start": os.getloadavg(),
+              "texts_per_s": {}}  # fmt: skip
     for name, (group, sub) in settings.items():
         result["texts_per_s"][name] = texts_per_second(clf.infer, texts, group, sub, args.repeats)
         print(f"{name:34s} {result['texts_per_s'][name]:8.1f} texts/s", flush=True)
@@ -71,9 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         name: round(rate / single, 2) for name, rate in result["texts_per_s"].items()
     }
     result["load_end"] = os.getloadavg()
-    day = dt.date.today().isoformat()
-    out = args.out or ROOT / f"benchmarks/results/serve-ceiling-{day}-{args.precision}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = args.out or common.result_path("serve-ceiling", f"-{args.precision}")
+    common.write_json(out, result)
     print(json.dumps(result["ceiling_vs_one_per_pass"], indent=2), f"\nwrote {out}")
     return 0
 

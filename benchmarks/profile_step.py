@@ -1,8 +1,9 @@
 """Where the time of newsclf's training step goes: torch.profiler over real steps of `fit`.
 
     python benchmarks/profile_step.py --model DIR --set batch_size=256 --out prof.json
+    python -m benchmarks.profile_step --set batch_size=8 max_train_samples=200 --wait 2 --active 2
 
-Runs `newsclf.train.fit` for one epoch on the bundled rows and profiles a window of optimizer
+Runs `newsclf.training.fit` for one epoch on the bundled rows and profiles a window of optimizer
 steps after a warm-up (hooked on every optimizer step, so the loop profiled is newsclf's own).
 Writes the busiest operators by device and host time, and the share of the window's wall time
 that the device spent running kernels (well under 1 means the host is the bottleneck).
@@ -10,12 +11,19 @@ that the device spent running kernels (well under 1 means the host is the bottle
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
-import time
+import sys
 from pathlib import Path
-from typing import Any
+
+if not __package__:  # run as a file, not with -m: the repo root holds `benchmarks`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+from benchmarks import common  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,11 +44,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     from newsclf.config import TrainConfig
     from newsclf.data import load_data, tokenize
-    from newsclf.model import build_model, load_tokenizer
-    from newsclf.train import fit
+    from newsclf.training import fit
+    from newsclf.training.model import build_model, load_tokenizer
 
     args = parse_args(argv)
-    overrides = {k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    overrides = common.pairs(args.set)
     if args.model:
         overrides["model"] = args.model
     cfg = TrainConfig(quiet=True, visuals=False, epochs=1, **overrides).validate()
@@ -100,17 +108,10 @@ def _report(args, cfg, prof, marks: dict, first: int, last: int, cuda: bool) -> 
             for e in rows[: args.top]
         ],
     }  # fmt: skip
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+        common.write_json(args.out, report)
     return report
-
-
-def _value(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text)
 
 
 if __name__ == "__main__":

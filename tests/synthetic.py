@@ -12,8 +12,8 @@ import numpy as np
 
 from newsclf.config import TrainConfig
 from newsclf.data import LoadedData
-from newsclf.evaluate import compute_metrics, sample_predictions
-from newsclf.predict import Inference
+from newsclf.evaluation import compute_metrics, sample_predictions
+from newsclf.inference import Inference
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 # Words that mark each class, so the TF-IDF baseline has something real to learn.
@@ -87,7 +87,7 @@ class SyntheticRun:
     metrics: dict[str, Any]
 
     def write_visuals(self) -> list[Path]:
-        from newsclf.visuals import write_visuals
+        from newsclf.report import write_visuals
 
         return write_visuals(
             self.run_dir, self.data, self.inference, self.config, self.history, self.metrics

@@ -20,7 +20,7 @@ import pytest
 
 from helpers import synthetic_rows, write_csv
 from newsclf.cli import main
-from newsclf.sources import AG_NEWS_LABELS
+from newsclf.data import AG_NEWS_LABELS
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 AS_ROOT = pytest.mark.skipif(IS_ROOT, reason="root reads and writes through any permission bits")
@@ -248,8 +248,8 @@ def _unloadable_model(source: Path, target: Path) -> None:
 @pytest.fixture
 def in_workspace(workspace, monkeypatch):
     """Run in the workspace, with stdin empty, offline, and every model loader forbidden."""
-    import newsclf.model
-    import newsclf.predict
+    import newsclf.inference
+    import newsclf.training.model
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a model was loaded: this row must be refused before that")
@@ -257,9 +257,9 @@ def in_workspace(workspace, monkeypatch):
     monkeypatch.chdir(workspace)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(newsclf.model, "build_model", forbidden)
-    monkeypatch.setattr(newsclf.model, "load_tokenizer", forbidden)
-    monkeypatch.setattr(newsclf.predict.Classifier, "from_pretrained", forbidden)
+    monkeypatch.setattr(newsclf.training.model, "build_model", forbidden)
+    monkeypatch.setattr(newsclf.training.model, "load_tokenizer", forbidden)
+    monkeypatch.setattr(newsclf.inference.Classifier, "from_pretrained", forbidden)
     return workspace
 
 
@@ -291,7 +291,7 @@ def http(tiny_bert_dir):
     from fastapi.testclient import TestClient
 
     from newsclf import Classifier
-    from newsclf.serve import create_app
+    from newsclf.serve.app import create_app
 
     return TestClient(create_app(Classifier.from_pretrained(tiny_bert_dir), tiny_bert_dir))
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from newsclf.batcher import BatcherStoppedError, DynamicBatcher, QueueFullError
+from newsclf.serve.batcher import BatcherStoppedError, DynamicBatcher, QueueFullError
 
 
 class GatedModel:

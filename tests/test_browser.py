@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import pytest
 
 from helpers import CHROMIUM, CHROMIUM_ARGS
-from newsclf import figures
+from newsclf.report import figures
 from synthetic import LABELS, SyntheticRun, expected_points, synthetic_run
 
 ROOT = Path(__file__).resolve().parents[1]

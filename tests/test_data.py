@@ -5,9 +5,8 @@ import pytest
 
 from helpers import CLASS_WORDS, synthetic_rows, write_csv
 from newsclf import DataError, TrainConfig, load_data
-from newsclf.data import load_eval_split, parse_label_map, tokenize
+from newsclf.data import AG_NEWS_LABELS, load_eval_split, parse_label_map, tokenize
 from newsclf.errors import HubUnreachableError
-from newsclf.sources import AG_NEWS_LABELS
 
 
 def cfg(data, **kw) -> TrainConfig:
@@ -311,15 +310,15 @@ def test_yaml_learning_rate_in_e_notation_is_a_number(tmp_path):
 
 @pytest.mark.parametrize("header", [("text", "label"), None])
 def test_reading_in_small_chunks_gives_the_same_data(tmp_path, monkeypatch, header):
-    """CSV files are read CSV_CHUNK_ROWS rows at a time: chunk boundaries (here every 7 rows,
+    """CSV files are read CHUNK_ROWS rows at a time: chunk boundaries (here every 7 rows,
     the header in the first chunk or not) must change no split, row, label, count or note."""
-    import newsclf.sources
+    import newsclf.data.readers
 
     rows = synthetic_rows(60) + [("   ", "Sports"), ("", "World")] + synthetic_rows(13, seed=1)
     write_csv(tmp_path / "train.csv", rows, header=header)
     config = cfg(tmp_path / "train.csv", seed=3)
     whole = load_data(config)
-    monkeypatch.setattr(newsclf.sources, "CSV_CHUNK_ROWS", 7)
+    monkeypatch.setattr(newsclf.data.readers, "CHUNK_ROWS", 7)
     chunked = load_data(config)
     assert chunked.summary() == whole.summary()
     assert chunked.skipped_empty["train"] == 2

@@ -77,7 +77,7 @@ def test_two_processes_evaluate_to_the_single_process_metrics(tmp_path, tiny_run
     (the predicted classes are compared, not floats: a row's class does not depend on which
     process scored it)."""
     from newsclf import evaluate
-    from newsclf.sources import AG_NEWS_LABELS
+    from newsclf.data import AG_NEWS_LABELS
 
     rows = [f"{AG_NEWS_LABELS[i % 4]} news number {i} " + "word " * (i % 7) for i in range(37)]
     data = tmp_path / "rows.csv"
@@ -112,7 +112,7 @@ def test_two_processes_predict_a_file_to_the_single_process_rows(tmp_path, tiny_
     import pandas as pd
 
     from newsclf import Classifier
-    from newsclf.batch_predict import predict_file
+    from newsclf.inference import predict_file
     from serve_helpers import PROBE_TEXTS, build_spread_model
 
     model = build_spread_model(tiny_bert_dir, tmp_path / "model")

@@ -5,7 +5,7 @@ import pytest
 
 from helpers import write_csv
 from newsclf import DataError, compute_metrics, evaluate
-from newsclf.evaluate import format_report
+from newsclf.evaluation import format_report
 
 
 def test_compute_metrics_known_values():
@@ -86,7 +86,7 @@ def test_evaluate_draws_no_progress_bar_when_stderr_is_not_a_terminal(tiny_run, 
 
 
 def test_progress_only_for_a_terminal(monkeypatch):
-    from newsclf.predict import show_progress
+    from newsclf.quiet import show_progress
 
     for tty, quiet, expected in [(True, False, True), (True, True, False), (False, False, False)]:
         monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)

@@ -12,6 +12,8 @@ import pytest
 from helpers import synthetic_rows, write_csv
 from newsclf import Classifier, ModelError, OutputError, export
 from newsclf.cli import main
+from newsclf.inference.onnx_backend import OnnxBackend
+from newsclf.inference.torch_backend import TorchBackend
 
 TEXTS = [
     "Federer wins his fifth Wimbledon title",
@@ -66,7 +68,9 @@ def test_onnx_matches_pytorch_probabilities_and_embeddings(onnx_dir, sharp_dir):
     lengths (dynamic batch and sequence axes)."""
     torch_clf = Classifier.from_pretrained(sharp_dir, device="cpu")
     onnx_clf = Classifier.from_pretrained(onnx_dir)
-    assert onnx_clf.backend is not None and torch_clf.backend is None
+    assert isinstance(onnx_clf.backend, OnnxBackend)
+    assert isinstance(torch_clf.backend, TorchBackend)
+    assert (onnx_clf.device, onnx_clf.precision) == ("cpu", "fp32")
     assert onnx_clf.label_names == torch_clf.label_names
     expected = torch_clf.infer(TEXTS, return_embeddings=True)
     for batch_size in (1, 2, 32):
@@ -88,7 +92,7 @@ def test_onnx_path_refuses_what_it_cannot_do(onnx_dir):
 def test_predict_evaluate_and_serve_take_the_export(onnx_dir, sharp_dir, tmp_path, capsys):
     from fastapi.testclient import TestClient
 
-    from newsclf.serve import create_app
+    from newsclf.serve.app import create_app
 
     assert main(["predict", str(onnx_dir), *TEXTS[:2], "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -120,7 +124,9 @@ def test_int8_export_loads_and_predicts(sharp_dir, tmp_path, capsys):
     assert info["weights"].startswith("int8")
     fp32_size = (sharp_dir / "model.safetensors").stat().st_size
     assert (out / "model.onnx").stat().st_size < fp32_size / 2  # int8 weights, not fp32
-    preds = Classifier.from_pretrained(out).predict(TEXTS)
+    clf = Classifier.from_pretrained(out)
+    assert clf.precision == "int8"  # what /health and the benchmarks report
+    preds = clf.predict(TEXTS)
     assert len(preds) == len(TEXTS)
     for pred in preds:  # not its accuracy: a tiny model's int8 answers are not the point
         assert sum(pred.probabilities.values()) == pytest.approx(1.0, abs=1e-5)

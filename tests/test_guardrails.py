@@ -16,21 +16,21 @@ SMALL = dict(max_train_samples=96, max_eval_samples=24, max_test_samples=16)
 
 
 def _train_module():
-    return sys.modules["newsclf.train"]
+    return sys.modules["newsclf.training.loop"]
 
 
 def test_nan_loss_stops_naming_the_step_and_learning_rate(tmp_path, tiny_bert_dir, monkeypatch):
     import torch
 
     module = _train_module()
-    real, calls = module._loss, []
+    real, calls = module.batch_loss, []
 
     def loss(*args, **kwargs):
         calls.append(1)
         value = real(*args, **kwargs)
         return value * torch.nan if len(calls) == 5 else value
 
-    monkeypatch.setattr(module, "_loss", loss)
+    monkeypatch.setattr(module, "batch_loss", loss)
     with pytest.raises(TrainingError) as err:
         train(tiny_config(tiny_bert_dir, tmp_path, save_every=2, keep_checkpoints=3, **SMALL))
     message = str(err.value)
@@ -47,9 +47,9 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(
 ):
     module = _train_module()
     scores = iter([0.5, 0.6, 0.6, 0.55, 0.9, 0.9])
-    real = module._validate
+    real = module.validate
     monkeypatch.setattr(
-        module, "_validate", lambda e: (real(e)[0], {"accuracy": next(scores), "macro_f1": 0.1})
+        module, "validate", lambda e: (real(e)[0], {"accuracy": next(scores), "macro_f1": 0.1})
     )
     result = train(tiny_config(tiny_bert_dir, tmp_path, epochs=6, patience=2, **SMALL))
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
@@ -92,7 +92,7 @@ def test_grad_accum_2_x_batch_16_matches_batch_32(tmp_path, no_dropout_bert_dir)
 
 
 def test_balanced_class_weights_follow_the_rule():
-    from newsclf.train import balanced_class_weights
+    from newsclf.training.optim import balanced_class_weights
 
     # 40 rows, 2 classes: 40 / (2 x 30) and 40 / (2 x 10); an absent class weighs nothing.
     assert balanced_class_weights([0] * 30 + [1] * 10, 2) == pytest.approx([2 / 3, 2.0])
@@ -102,7 +102,7 @@ def test_balanced_class_weights_follow_the_rule():
 def test_weighted_loss_weighs_each_row_by_its_class():
     import torch
 
-    from newsclf.train import _loss
+    from newsclf.training.optim import batch_loss
 
     class Model:
         def __call__(self, **batch):
@@ -111,7 +111,7 @@ def test_weighted_loss_weighs_each_row_by_its_class():
 
     # Both rows cost ln 2; weighted mean = (1 x ln2 + 3 x ln2) / (1 + 3) = ln 2.
     weights = torch.tensor([1.0, 3.0])
-    loss = _loss(Model(), {"labels": torch.tensor([0, 1])}, weights)
+    loss = batch_loss(Model(), {"labels": torch.tensor([0, 1])}, weights)
     assert loss.item() == pytest.approx(torch.log(torch.tensor(2.0)).item())
     # One row of each class but logits favouring class 0: the class-1 row's larger loss
     # counts 3 times as much as without weights.
@@ -119,7 +119,7 @@ def test_weighted_loss_weighs_each_row_by_its_class():
     Model.__call__ = lambda self, **b: type("Out", (), {"logits": logits})()
     ce = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1]), reduction="none")
     expected = (ce[0] * 1 + ce[1] * 3) / 4
-    assert _loss(Model(), {"labels": torch.tensor([0, 1])}, weights).item() == pytest.approx(
+    assert batch_loss(Model(), {"labels": torch.tensor([0, 1])}, weights).item() == pytest.approx(
         expected.item()
     )
 
@@ -138,7 +138,7 @@ def test_cuda_out_of_memory_names_the_batch_size_and_what_to_try(
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(_train_module(), "_loss", oom)
+    monkeypatch.setattr(_train_module(), "batch_loss", oom)
     with pytest.raises(TrainingError, match=r"at batch size 16 .*--batch-size 8 --grad-accum 2"):
         train(tiny_config(tiny_bert_dir, tmp_path, **SMALL))
     assert list(tmp_path.iterdir()) == []  # nothing to resume from: nothing kept

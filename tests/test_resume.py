@@ -22,7 +22,7 @@ SMALL = dict(epochs=2, max_train_samples=96, max_eval_samples=24, max_test_sampl
 
 
 def _train_module():
-    return sys.modules["newsclf.train"]
+    return sys.modules["newsclf.training.loop"]
 
 
 def _history(run_dir: Path) -> dict:
@@ -42,7 +42,7 @@ def uninterrupted(tmp_path_factory, tiny_bert_dir):
 def _crash_at_batch(monkeypatch, batch: int, error: type[BaseException] = KeyboardInterrupt):
     """Make the `batch`-th training batch (counted over the whole run) raise `error`."""
     module = _train_module()
-    real, calls = module._loss, []
+    real, calls = module.batch_loss, []
 
     def loss(*args, **kwargs):
         calls.append(1)
@@ -50,7 +50,7 @@ def _crash_at_batch(monkeypatch, batch: int, error: type[BaseException] = Keyboa
             raise error("injected crash")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(module, "_loss", loss)
+    monkeypatch.setattr(module, "batch_loss", loss)
 
 
 @pytest.mark.parametrize(
@@ -114,14 +114,14 @@ def test_failure_after_a_checkpoint_keeps_the_run_to_resume(tmp_path, tiny_bert_
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device", "test_metrics.json")
 
-    monkeypatch.setattr(_train_module(), "_test", boom)
+    monkeypatch.setattr(sys.modules["newsclf.training.run"], "evaluate_best_model", boom)
     with pytest.raises(Exception, match=r"No space left.*newsclf train --resume"):
         train(cfg)
     with pytest.raises(RunExistsError, match="interrupted run.*--resume"):
         train(cfg)
     monkeypatch.undo()
     trained = []
-    monkeypatch.setattr(_train_module(), "_train_epoch", lambda *a: trained.append(a))
+    monkeypatch.setattr(_train_module(), "train_epoch", lambda *a: trained.append(a))
     result = resume(tmp_path / ".tiny.incomplete")  # the staging directory itself works too
     assert trained == [] and result.test_metrics["num_samples"] == 16
     with pytest.raises(RunExistsError, match="finished run"):
@@ -147,15 +147,15 @@ def test_a_crash_while_saving_keeps_the_previous_best_model_loadable(
 
     module = _train_module()
     scores = iter([0.5, 0.75])
-    real_validate = module._validate
+    real_validate = module.validate
     monkeypatch.setattr(
         module,
-        "_validate",
+        "validate",
         lambda e: (real_validate(e)[0], {"accuracy": next(scores), "macro_f1": 0.5}),
     )
     cfg = tiny_config(tiny_bert_dir, tmp_path, **SMALL)
     tokenizer_cls = type(
-        __import__("newsclf.model", fromlist=["x"]).load_tokenizer(str(tiny_bert_dir))
+        __import__("newsclf.training", fromlist=["x"]).load_tokenizer(str(tiny_bert_dir))
     )
     real_save, saves = tokenizer_cls.save_pretrained, []
 

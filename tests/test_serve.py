@@ -21,8 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from newsclf import Classifier
-from newsclf.serve import MAX_TEXTS, create_app
-from newsclf.serve_options import ServeOptions
+from newsclf.serve.app import MAX_TEXTS, create_app
+from newsclf.serve.options import ServeOptions
 from serve_helpers import AG_NAMES, PROBE_TEXTS, LiveServer, build_spread_model, reference_logits
 
 LIMITS = dict(max_texts=8, max_chars=300, max_body_bytes=4096, max_queue=256)
@@ -129,9 +129,9 @@ def test_concurrent_callers_each_get_their_own_rows_in_order(live, reference):
     [
         ({"texts": ["x"] * (LIMITS["max_texts"] + 1)}, 413, "the limit is 8"),
         ({"texts": ["y" * (LIMITS["max_chars"] + 1)]}, 413, "the limit is 300"),
-        ({"inputs": ["ok", "z" * (LIMITS["max_chars"] + 1)]}, 413, "text 1 has 301"),
-        ({"texts": ["fine", "  "]}, 422, "text 1 is empty"),
-        ({"text": ""}, 422, "text 0 is empty"),
+        ({"inputs": ["ok", "z" * (LIMITS["max_chars"] + 1)]}, 413, "text 2 of 2 has 301"),
+        ({"texts": ["fine", "  "]}, 422, "text 2 of 2 is blank"),
+        ({"text": ""}, 422, "text 1 of 1 is blank"),
         ({"texts": []}, 422, "the list is empty"),
         ({"texts": ["a"], "text": "b"}, 422, "exactly one of"),
         ({}, 422, "exactly one of"),

@@ -17,8 +17,8 @@ import pytest
 
 from helpers import CHROMIUM, CHROMIUM_ARGS
 from newsclf import Classifier
-from newsclf.serve import create_app
-from newsclf.serve_options import ServeOptions
+from newsclf.serve.app import create_app
+from newsclf.serve.options import ServeOptions
 from serve_helpers import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]

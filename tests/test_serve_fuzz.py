@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from newsclf import Classifier
-from newsclf.serve import create_app
-from newsclf.serve_options import ServeOptions
+from newsclf.serve.app import create_app
+from newsclf.serve.options import ServeOptions
 from serve_helpers import build_spread_model
 
 EXAMPLES_PER_ENDPOINT = 40

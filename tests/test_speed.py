@@ -1,17 +1,15 @@
 """The speed path: length-grouped batches, sorted inference, reduced precision, the benchmark."""
 
 import dataclasses
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmarks import bench_infer, bench_speed
 
 from helpers import tiny_config
-from newsclf.predict import Classifier, infer_texts
-
-ROOT = Path(__file__).resolve().parents[1]
+from newsclf import Classifier
+from newsclf.inference.torch_backend import infer_texts
 
 
 def _padding_share(loader) -> float:
@@ -23,8 +21,8 @@ def _padding_share(loader) -> float:
 
 
 def test_length_grouped_batches_pad_less_than_random(tmp_path, tiny_bert_dir, tokenizer):
-    from newsclf.batching import train_loader
     from newsclf.data import load_data, tokenize
+    from newsclf.training.loaders import train_loader
 
     cfg = tiny_config(tiny_bert_dir, tmp_path, max_train_samples=640, max_length=128)
     train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)
@@ -41,13 +39,13 @@ def test_length_grouped_batches_pad_less_than_random(tmp_path, tiny_bert_dir, to
 def test_batches_equal_the_collators(tmp_path, tiny_bert_dir, tokenizer, kind):
     from transformers import DataCollatorWithPadding
 
-    from newsclf import batching
     from newsclf.data import load_data, tokenize
+    from newsclf.training import loaders
 
     cfg = tiny_config(tiny_bert_dir, tmp_path, max_train_samples=64, max_length=128)
     train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)
     rows = [5, 0, 17, 33]
-    ours = getattr(batching, kind)(train_set, tokenizer.pad_token_id, 8).collate(rows)
+    ours = getattr(loaders, kind)(train_set, tokenizer.pad_token_id, 8).collate(rows)
     features = [train_set.remove_columns(["length"])[i] for i in rows]
     theirs = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)(features)
     assert set(ours) == set(theirs)
@@ -59,9 +57,10 @@ def test_batches_equal_the_collators(tmp_path, tiny_bert_dir, tokenizer, kind):
 def test_sorted_inference_keeps_input_order(tiny_bert_dir):
     clf = Classifier.from_pretrained(tiny_bert_dir, device="cpu")
     texts = ["short", "a much longer text " * 12, "medium length text here", "x " * 40, "ok"]
-    batched, _ = infer_texts(clf.model, clf.tokenizer, texts, batch_size=2)
+    model, tokenizer = clf.backend.model, clf.backend.tokenizer
+    batched, _ = infer_texts(model, tokenizer, texts, batch_size=2)
     one_by_one = np.concatenate(
-        [infer_texts(clf.model, clf.tokenizer, [t], batch_size=1)[0] for t in texts]
+        [infer_texts(model, tokenizer, [t], batch_size=1)[0] for t in texts]
     )
     np.testing.assert_allclose(batched, one_by_one, atol=1e-4)
 
@@ -148,8 +147,7 @@ def test_precision_names_and_inference_weights():
 
 def test_on_epoch_callback_can_stop_training(tmp_path, tiny_bert_dir, tokenizer):
     from newsclf.data import load_data, tokenize
-    from newsclf.model import build_model
-    from newsclf.train import fit
+    from newsclf.training import build_model, fit
 
     cfg = tiny_config(tiny_bert_dir, tmp_path, epochs=3, max_train_samples=32, max_eval_samples=16)
     data = load_data(cfg)
@@ -172,25 +170,17 @@ def test_runs_with_different_precisions_in_one_process(tmp_path, tiny_bert_dir):
         assert train(cfg).test_metrics["num_samples"] == 16
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_speed", ROOT / "benchmarks/bench_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmark_helpers_count_padding():
-    bench = _bench()
     lengths = [3, 5, 9, 2]
-    assert bench.padded_tokens(lengths, [[0, 1], [2, 3]]) == 2 * 5 + 2 * 9
-    assert bench.padded_tokens(lengths, [[0, 1], [2, 3]], multiple=8) == 2 * 8 + 2 * 16
-    assert bench.chunks([0, 1, 2, 3, 4], 2) == [[0, 1], [2, 3], [4]]
+    assert bench_infer.padded_tokens(lengths, [[0, 1], [2, 3]]) == 2 * 5 + 2 * 9
+    assert bench_infer.padded_tokens(lengths, [[0, 1], [2, 3]], multiple=8) == 2 * 8 + 2 * 16
+    assert bench_infer.chunks([0, 1, 2, 3, 4], 2) == [[0, 1], [2, 3], [4]]
 
 
 def test_benchmark_quick_mode_runs_both_loops_and_writes_json(tmp_path, tiny_bert_dir):
     out = tmp_path / "bench.json"
     argv = ["--quick", "--model", str(tiny_bert_dir), "--out", str(out)]
-    _bench().main([*argv, "--workdir", str(tmp_path / "work"), "--int8"])
+    bench_speed.main([*argv, "--workdir", str(tmp_path / "work"), "--int8"])
     report = json.loads(out.read_text())
     phases = report["phases"]
     assert {"train_tutorial", "train_newsclf", "infer_pipeline", "infer_newsclf"} <= set(phases)

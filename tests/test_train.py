@@ -5,7 +5,7 @@ import pytest
 
 from helpers import CLASS_WORDS, synthetic_rows, tiny_config, write_csv
 from newsclf import DataError, RunExistsError, TrainConfig, train
-from newsclf.sources import AG_NEWS_LABELS
+from newsclf.data import AG_NEWS_LABELS
 
 
 def test_tiny_run_writes_the_run_directory(tiny_run):
@@ -110,7 +110,7 @@ def test_failure_before_the_first_checkpoint_leaves_nothing(tmp_path, tiny_bert_
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sys.modules["newsclf.train"], "_validate", boom)
+    monkeypatch.setattr(sys.modules["newsclf.training.loop"], "validate", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         train(
             tiny_config(

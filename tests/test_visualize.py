@@ -15,11 +15,17 @@ import pytest
 from PIL import Image
 
 from helpers import tiny_config
-from newsclf import embeddings, figures, visuals
-from newsclf.baseline import BASELINE_NAME, fit_baseline
 from newsclf.data import stratified_sample
 from newsclf.errors import NewsclfError
-from newsclf.report import ReportContent, render_report
+from newsclf.report import (
+    BASELINE_NAME,
+    ReportContent,
+    figures,
+    fit_baseline,
+    outputs,
+    render_report,
+    tsne,
+)
 from synthetic import HISTORY, LABELS, WRONG_EVERY, make_data, synthetic_run
 
 VISUAL_FILES = [
@@ -100,18 +106,18 @@ def test_stratified_sample_keeps_class_shares_and_is_seeded():
 
 
 def test_perplexity_suits_the_point_count():
-    assert embeddings.perplexity_for(2000) == 30.0
-    assert embeddings.perplexity_for(40) == 10.0
-    assert 2.0 <= embeddings.perplexity_for(5) < 5
+    assert tsne.perplexity_for(2000) == 30.0
+    assert tsne.perplexity_for(40) == 10.0
+    assert 2.0 <= tsne.perplexity_for(5) < 5
 
 
 def test_tsne_is_seeded_and_three_dimensional():
     x = np.random.default_rng(0).normal(size=(40, 8))
-    a, b = embeddings.tsne_3d(x, seed=3), embeddings.tsne_3d(x, seed=3)
+    a, b = tsne.tsne_3d(x, seed=3), tsne.tsne_3d(x, seed=3)
     assert a.shape == (40, 3)
     np.testing.assert_allclose(a, b)
     with pytest.raises(NewsclfError, match="at least 5"):
-        embeddings.tsne_3d(x[:3])
+        tsne.tsne_3d(x[:3])
 
 
 def test_tsne_figure_colours_classes_and_marks_mistakes():
@@ -169,7 +175,7 @@ def test_a_failing_picture_does_not_fail_the_run(tmp_path, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("t-SNE exploded")
 
-    monkeypatch.setattr(embeddings, "tsne_3d", broken)
+    monkeypatch.setattr(tsne, "tsne_3d", broken)
     written = run.write_visuals()
     assert "embeddings_tsne3d.html" not in {p.name for p in written}
     assert {"training_progress.png", "report.html"} <= {p.name for p in written}
@@ -262,11 +268,11 @@ def test_plot_embed_and_report_commands_on_a_real_run(tiny_run_copy):
         "training_progress.png",
         "confusion_matrix.png",
     ]
-    html_path = embeddings.embed_run(run, split="validation", max_points=20)
+    html_path = tsne.embed_run(run, split="validation", max_points=20)
     with open(run / "embeddings_tsne3d.csv", newline="") as f:
         assert {r["split"] for r in csv.DictReader(f)} == {"validation"}
     assert " validation texts" in html_path.read_text()[-20_000:]
-    html_path = embeddings.embed_run(run, split="test", max_points=40)
+    html_path = tsne.embed_run(run, split="test", max_points=40)
     assert html_path == run / "embeddings_tsne3d.html"
     with open(run / "embeddings_tsne3d.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -275,7 +281,7 @@ def test_plot_embed_and_report_commands_on_a_real_run(tiny_run_copy):
     assert {r["label"] for r in rows} == set(LABELS)  # true labels: a stratified sample
     assert max(int(r["row"]) for r in rows) < test_size
 
-    assert visuals.report_run(run) == run / "report.html"
+    assert outputs.report_run(run) == run / "report.html"
     assert 'id="tsne3d"' in (run / "report.html").read_text()  # from embeddings_tsne3d.csv
     baseline = json.loads((run / "baseline_metrics.json").read_text())
     data = json.loads((run / "data.json").read_text())
@@ -285,9 +291,9 @@ def test_plot_embed_and_report_commands_on_a_real_run(tiny_run_copy):
 
 def test_commands_refuse_a_directory_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="no config.yaml.*newsclf train"):
-        embeddings.embed_run(tmp_path)
+        tsne.embed_run(tmp_path)
     with pytest.raises(NewsclfError, match="max_points=0"):
-        embeddings.embed_run(tmp_path, max_points=0)
+        tsne.embed_run(tmp_path, max_points=0)
     (tmp_path / "history.json").write_text(json.dumps(HISTORY))
     with pytest.raises(FileNotFoundError, match="no config.yaml.*newsclf train"):
-        visuals.report_run(tmp_path)
+        outputs.report_run(tmp_path)

@@ -5,6 +5,7 @@
     Classifier.from_pretrained(result.run_dir / "best_model").predict(["Stocks rally"])
 
 Importing newsclf is cheap: torch and transformers load when a function first needs them.
+The packages, what each owns and which way imports point: docs/architecture.md.
 """
 
 from newsclf.config import TrainConfig
@@ -19,10 +20,11 @@ from newsclf.errors import (
     RunExistsError,
     TrainingError,
 )
-from newsclf.evaluate import compute_metrics, evaluate
+from newsclf.evaluation import compute_metrics, evaluate
 from newsclf.export import export
-from newsclf.predict import Classifier, Inference, Prediction
-from newsclf.train import RunResult, resume, train
+from newsclf.inference import Classifier, Inference, Prediction, predict_file
+from newsclf.texts import check_texts
+from newsclf.training import RunResult, fit, resume, train
 
 __version__ = "0.1.0"
 
@@ -41,10 +43,13 @@ __all__ = [
     "RunResult",
     "TrainConfig",
     "TrainingError",
+    "check_texts",
     "compute_metrics",
     "evaluate",
     "export",
+    "fit",
     "load_data",
+    "predict_file",
     "resume",
     "train",
 ]

@@ -10,13 +10,16 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import NoReturn
 
 from newsclf.config import TrainConfig
 from newsclf.errors import NewsclfError
+from newsclf.model_dir import is_onnx_dir
 from newsclf.precision import SERVE_PRECISIONS
-from newsclf.serve_options import ServeOptions
+from newsclf.quiet import quiet_libraries
+from newsclf.serve.options import ServeOptions
 
 # Each backend has its measured default (docs/performance.md).
 BATCH_HELP = "texts per batch (default: 32 on a CPU, 256 on a GPU, 32 on ONNX Runtime)"
@@ -30,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if done.code is None else done.code if isinstance(done.code, int) else 2
     try:
         code = args.func(args) or 0
-        from newsclf.sharded import finish
+        from newsclf.distributed import finish
 
         finish()  # under `accelerate launch`: every process done before the group closes
         return code
@@ -113,7 +116,7 @@ def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field, default: object
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from newsclf.train import resume, train
+    from newsclf.training import resume, train
 
     overrides = {
         k: v for k, v in vars(args).items() if k not in ("config", "func", "command", "resume")
@@ -169,21 +172,21 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from newsclf.evaluate import evaluate, format_report
+    from newsclf.evaluation import evaluate, format_report
 
-    _quiet_loading(args.path)
-    metrics = evaluate(
-        args.path,
-        args.data,
-        args.split,
-        args.output,
-        args.batch_size,
-        args.quiet,
-        label_map=args.label_map,
-        header=args.header,
-        text_column=args.text_column,
-        label_column=args.label_column,
-    )
+    with _loading_quietly(args.path):
+        metrics = evaluate(
+            args.path,
+            args.data,
+            args.split,
+            args.output,
+            args.batch_size,
+            args.quiet,
+            label_map=args.label_map,
+            header=args.header,
+            text_column=args.text_column,
+            label_column=args.label_column,
+        )
     if "written_to" not in metrics:  # under `accelerate launch`, the main process reports
         return 0
     for note in metrics["notes"]:
@@ -217,8 +220,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.output is not None:
         return _cmd_predict_to_file(args)
     from newsclf.config import require_positive
-    from newsclf.model import find_model_dir
-    from newsclf.predict import Classifier, check_texts, read_texts
+    from newsclf.inference import Classifier, read_texts
+    from newsclf.model_dir import find_model_dir
+    from newsclf.texts import check_texts
 
     model_dir = find_model_dir(args.model)
     if args.batch_size is not None:
@@ -232,8 +236,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise NewsclfError(
             "no text to classify: pass TEXT arguments, --file FILE, or pipe lines on stdin."
         )
-    _quiet_loading(model_dir)
-    classifier = Classifier.from_pretrained(model_dir)
+    with _loading_quietly(model_dir):
+        classifier = Classifier.from_pretrained(model_dir)
     for text, pred in zip(
         texts, classifier.predict(texts, batch_size=args.batch_size), strict=True
     ):
@@ -246,16 +250,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict_to_file(args: argparse.Namespace) -> int:
-    from newsclf.batch_predict import predict_file
-    from newsclf.predict import Classifier
-    from newsclf.sharded import process_device
+    from newsclf.distributed import process_device
+    from newsclf.inference import Classifier, predict_file
 
     if args.file is None or args.texts:
         raise NewsclfError(
             "--output writes the predictions for --file: pass --file FILE (and no TEXT arguments)."
         )
-    _quiet_loading(args.model)
-    classifier = Classifier.from_pretrained(args.model, device=process_device())
+    with _loading_quietly(args.model):
+        classifier = Classifier.from_pretrained(args.model, device=process_device())
     done = predict_file(classifier, args.file, args.output, args.column, args.batch_size)
     if not done.main_process:  # under `accelerate launch`, the main process reports
         return 0
@@ -266,17 +269,12 @@ def _cmd_predict_to_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet_loading(model: str | Path | None = None) -> None:
+def _loading_quietly(model: str | Path) -> AbstractContextManager:
     """transformers draws a progress bar for loading weights; in a one-shot command it is noise.
     An ONNX export loads without transformers, so it is not imported for one (0.4 s of start-up)."""
-    from newsclf.onnx_backend import is_onnx_dir
-
-    if model is not None and is_onnx_dir(model):
-        return
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
-    logging.set_verbosity_error()
+    if is_onnx_dir(model):
+        return nullcontext()
+    return quiet_libraries("transformers")
 
 
 def _visual_parsers(sub: argparse._SubParsersAction) -> None:
@@ -294,7 +292,7 @@ def _visual_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from newsclf.figures import plot_run
+    from newsclf.report import plot_run
 
     for path in plot_run(args.run):
         print(f"wrote {path}")
@@ -302,14 +300,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from newsclf.embeddings import embed_run
+    from newsclf.report import embed_run
 
     print(f"wrote {embed_run(args.run, split=args.split, max_points=args.max_points)}")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from newsclf.visuals import report_run
+    from newsclf.report import report_run
 
     print(f"wrote {report_run(args.run)}")
     return 0
@@ -339,12 +337,12 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from newsclf.serve import serve
+    from newsclf.serve.app import serve
 
-    _quiet_loading(args.model)
     names = [f.name for f in dataclasses.fields(ServeOptions)]
     options = ServeOptions(**{name: getattr(args, name) for name in names})
-    serve(args.model, args.host, args.port, options, access_log=not args.no_access_log)
+    with _loading_quietly(args.model):
+        serve(args.model, args.host, args.port, options, access_log=not args.no_access_log)
     return 0
 
 
@@ -370,7 +368,6 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
 def _cmd_export(args: argparse.Namespace) -> int:
     from newsclf.export import export
 
-    _quiet_loading()
     info = export(args.model, args.out, int8=args.int8, overwrite=args.overwrite)
     print(
         f"exported {info['weights']} ONNX model ({info['size_bytes'] / 1e6:.1f} MB; largest "

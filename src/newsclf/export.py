@@ -7,20 +7,19 @@ then drift from PyTorch's on other lengths (docs/performance.md).
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
-import logging
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf.errors import ModelError, OutputError
-from newsclf.model import EXPORT_INFO, ONNX_FILE, find_model_dir
-from newsclf.onnx_backend import EMBEDDING, LOGITS, OnnxBackend, is_onnx_dir
+from newsclf.inference.classifier import softmax
+from newsclf.inference.onnx_backend import EMBEDDING, LOGITS, OnnxBackend
+from newsclf.model_dir import EXPORT_INFO, ONNX_FILE, find_model_dir, is_onnx_dir
+from newsclf.quiet import quiet_libraries
 
 if TYPE_CHECKING:
     import torch
@@ -54,24 +53,15 @@ def export(
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         stage.chmod(0o755)  # mkdtemp's 0700 would make the exported model private
-        with _quiet_logs():
+        # The exporter logs skipped torchvision ops, the quantizer a pre-processing tip, and
+        # transformers a loading bar: noise in a one-shot command. Errors still show.
+        with quiet_libraries("logging", "transformers"):
             info = _build(source, stage, int8)
         _move_into_place(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return {**info, "written_to": str(out)}
-
-
-@contextlib.contextmanager
-def _quiet_logs() -> Iterator[None]:
-    """The exporter logs skipped torchvision ops and the quantizer a pre-processing tip: noise
-    in a one-shot command. Errors still show."""
-    logging.disable(logging.WARNING)
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 def _check_out_dir(out: Path, overwrite: bool) -> None:
@@ -214,9 +204,7 @@ def _parity(model: Any, tokenizer: Any, stage: Path) -> float:
         enc = tokenizer(list(SAMPLE_TEXTS), padding=True, return_tensors="pt")
         expected = torch.softmax(model(**enc).logits.float(), dim=-1).numpy()
     logits, _ = OnnxBackend(stage).infer(list(SAMPLE_TEXTS))
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    got = shifted / shifted.sum(axis=1, keepdims=True)
-    return float(np.abs(got - expected).max())
+    return float(np.abs(softmax(logits) - expected).max())
 
 
 def _readme(config: Any, inputs: list[str], int8: bool) -> str:

@@ -56,3 +56,15 @@ def check_writable_file(path: Path, what: str) -> None:
             f"{what} {path} is a directory; expected a file path such as {path}/metrics.json."
         )
     check_writable_dir(path.parent, f"{what} {path}: its folder")
+
+
+def not_decodable(
+    path: Path, err: UnicodeDecodeError, encoding: str = "utf-8", flag: str | None = None
+) -> str:
+    """The message for a file whose bytes are not text in `encoding`, with the fix."""
+    fix = (
+        f"Re-save it as UTF-8, or pass {flag} (e.g. latin-1) if you know its encoding."
+        if flag
+        else "Re-save it as UTF-8."
+    )
+    return f"{path}: bytes that are not valid {encoding} at byte {err.start}. {fix}"

@@ -1,7 +1,7 @@
-"""Batching, in one place: how tokenized rows become padded batches, for training, validation
-and inference.
+"""Training and validation loaders: how tokenized rows become padded batches.
 
-A batch pads to its own longest row, rounded up to PAD_MULTIPLE. Training batches come from a
+A batch pads to its own longest row, rounded up to PAD_MULTIPLE (`newsclf.data.tokenize`, the
+rule inference pads by too). Training batches come from a
 length-grouped sampler (random order, similar lengths); validation batches are shortest-first.
 Where the rows are read from depends on where the batches go (`token_rows`): on a CPU, from
 the split's Arrow table a batch at a time (`ArrowRows`: memory-mapped, so memory does not grow
@@ -11,21 +11,29 @@ indexing operation there, with no host work per step).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from newsclf.data.tokenize import PAD_MULTIPLE, round_up
 
 if TYPE_CHECKING:
+    import datasets
+    import pyarrow as pa
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers import PreTrainedTokenizerBase
+
     from newsclf.config import TrainConfig
 
-# Batches pad to a multiple of 8: tensor cores take matrix sizes in multiples of 8.
-PAD_MULTIPLE = 8
+    Device = torch.device | str | None
+    Batch = dict[str, torch.Tensor]
 
 
-def round_up(n: int, multiple: int) -> int:
-    """The smallest multiple of `multiple` that is >= n: the padded width of a batch."""
-    return -(-n // multiple) * multiple
-
-
-def train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any, device: Any = None) -> Any:
+def train_loader(
+    cfg: TrainConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    train_set: datasets.Dataset,
+    device: Device = None,
+) -> DataLoader:
     """Shuffled batches; with group_by_length, texts of similar length share a batch.
 
     Grouping keeps the batch order random (LengthGroupedSampler sorts within random
@@ -55,7 +63,7 @@ def train_loader(cfg: TrainConfig, tokenizer: Any, train_set: Any, device: Any =
     )
 
 
-def rows_device(num_workers: int, device: Any) -> Any:
+def rows_device(num_workers: int, device: torch.device) -> torch.device:
     """Where the padded training rows live: on the GPU unless DataLoader workers cut the
     batches (worker processes cannot touch CUDA tensors)."""
     import torch
@@ -63,7 +71,12 @@ def rows_device(num_workers: int, device: Any) -> Any:
     return device if num_workers == 0 else torch.device("cpu")
 
 
-def eval_loader(cfg: TrainConfig, tokenizer: Any, dataset: Any, device: Any = None) -> Any:
+def eval_loader(
+    cfg: TrainConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    dataset: datasets.Dataset,
+    device: Device = None,
+) -> DataLoader:
     """Validation batches, shortest texts first, each padded to its own longest (as
     `infer_texts` batches): the same batches every epoch. A DataLoader so that Accelerate
     can shard it over processes."""
@@ -82,7 +95,9 @@ def eval_loader(cfg: TrainConfig, tokenizer: Any, dataset: Any, device: Any = No
     )
 
 
-def token_rows(dataset: Any, pad_id: int, device: Any = None) -> ArrowRows | PaddedRows:
+def token_rows(
+    dataset: datasets.Dataset, pad_id: int, device: Device = None
+) -> ArrowRows | PaddedRows:
     """The rows a loader cuts its batches from: padded tensors on a GPU, else the Arrow table
     (docs/performance.md, "Batching: what a batch costs")."""
     import torch
@@ -100,7 +115,7 @@ class ArrowRows:
 
     device = None  # batches are built on the host
 
-    def __init__(self, dataset: Any, pad_id: int, multiple: int) -> None:
+    def __init__(self, dataset: datasets.Dataset, pad_id: int, multiple: int) -> None:
         import torch
 
         self.arrow = dataset.with_format("arrow")
@@ -115,7 +130,7 @@ class ArrowRows:
     def __len__(self) -> int:
         return len(self.lengths)
 
-    def collate(self, rows: list[int]) -> dict[str, Any]:
+    def collate(self, rows: list[int]) -> Batch:
         import torch
 
         table = self.arrow[list(rows)]
@@ -138,7 +153,9 @@ class PaddedRows:
     int8 masks), widened to int64 per batch: a 1,000,000-row split stays a fraction of what
     int64 storage would take (docs/training.md, "Large data")."""
 
-    def __init__(self, dataset: Any, pad_id: int, multiple: int, device: Any = None) -> None:
+    def __init__(
+        self, dataset: datasets.Dataset, pad_id: int, multiple: int, device: Device = None
+    ) -> None:
         import torch
 
         self.device = torch.device(device or "cpu")
@@ -162,7 +179,7 @@ class PaddedRows:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def collate(self, rows: list[int]) -> dict[str, Any]:
+    def collate(self, rows: list[int]) -> Batch:
         import torch
 
         index = torch.as_tensor(rows)
@@ -175,8 +192,13 @@ class PaddedRows:
 
 
 def _pad_arrow(
-    arrow: Any, name: str, width: int, fill: int, dtype: Any, chunk: int = 50_000
-) -> Any:
+    arrow: datasets.Dataset | pa.Table,
+    name: str,
+    width: int,
+    fill: int,
+    dtype: torch.dtype,
+    chunk: int = 50_000,
+) -> torch.Tensor:
     """One list<int> column of a dataset -> a right-padded [rows, width] tensor of `dtype`,
     scattered with numpy a chunk of rows at a time."""
     import numpy as np

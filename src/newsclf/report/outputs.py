@@ -12,17 +12,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from newsclf import embeddings, figures, rundir
-from newsclf.baseline import fit_baseline
+from newsclf import rundir
 from newsclf.data import stratified_sample
-from newsclf.report import ReportContent, render_report
+from newsclf.report.baseline import fit_baseline
+from newsclf.report.figures import run_pngs, tsne_figure
+from newsclf.report.page import ReportContent, render_report
+from newsclf.report.tsne import DEFAULT_MAX_POINTS, read_tsne_csv, tsne_records, write_tsne
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure as PlotlyFigure
 
     from newsclf.config import TrainConfig
     from newsclf.data import LoadedData
-    from newsclf.predict import Inference
+    from newsclf.inference import Inference
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,14 +75,14 @@ def report_run(run_dir: Path) -> Path:
     )
     tsne_csv = run_dir / rundir.TSNE_CSV
     if tsne_csv.is_file():
-        content.tsne = figures.tsne_figure(embeddings.read_tsne_csv(tsne_csv), data.label_names)
+        content.tsne = tsne_figure(read_tsne_csv(tsne_csv), data.label_names)
     return _baseline_and_report(run_dir, data, content)[-1]
 
 
 def _write_pngs(
     run_dir: Path, history: dict[str, Any], metrics: dict[str, Any] | None
 ) -> dict[str, bytes]:
-    pngs = figures.run_pngs(history, metrics)
+    pngs = run_pngs(history, metrics)
     rundir.write_files(run_dir, pngs)
     return pngs
 
@@ -108,8 +110,8 @@ def _tsne_of_test(
         return None
     true_ids = np.asarray(test["label"])
     pred_ids = np.asarray(inference.predicted)
-    rows = stratified_sample(true_ids, embeddings.DEFAULT_MAX_POINTS, seed=config.seed)
-    records = embeddings.tsne_records(
+    rows = stratified_sample(true_ids, DEFAULT_MAX_POINTS, seed=config.seed)
+    records = tsne_records(
         np.asarray(inference.embeddings)[rows],
         rows,
         labels=[names[i] for i in true_ids[rows]],
@@ -117,7 +119,7 @@ def _tsne_of_test(
         texts=test.select(rows.tolist())["text"],
         seed=config.seed,
     )
-    return embeddings.write_tsne(run_dir, records, names)
+    return write_tsne(run_dir, records, names)
 
 
 def _baseline_and_report(run_dir: Path, data: LoadedData, content: ReportContent) -> list[Path]:

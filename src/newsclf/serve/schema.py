@@ -16,6 +16,10 @@ from typing import Any
 # this module is imported only by the server.
 from pydantic import BaseModel, Field
 
+from newsclf.errors import InputError
+from newsclf.inference import Prediction
+from newsclf.texts import check_texts
+
 
 class PredictRequest(BaseModel):
     texts: list[str] | None = Field(None, description="Texts to classify, answered in order.")
@@ -71,7 +75,11 @@ def parse_request(req: PredictRequest, max_texts: int, max_chars: int) -> Parsed
             'Example: {"texts": ["Stocks rally on earnings"]}',
         )
     parsed = _texts_of(req, given[0])
-    check_texts(parsed.texts, max_texts, max_chars)
+    check_limits(parsed.texts, max_texts, max_chars)
+    try:
+        check_texts(parsed.texts)  # the rule every command follows, numbering texts from 1
+    except InputError as err:
+        raise RequestProblem(422, str(err)) from None
     return parsed
 
 
@@ -96,7 +104,8 @@ def _texts_of(req: PredictRequest, name: str) -> Parsed:
     return Parsed(texts, "inputs-batch")
 
 
-def check_texts(texts: list[str], max_texts: int, max_chars: int) -> None:
+def check_limits(texts: list[str], max_texts: int, max_chars: int) -> None:
+    """The server's own limits: texts per request and characters per text (413 beyond)."""
     if not texts:
         raise RequestProblem(422, "no texts to classify: the list is empty. Send at least one.")
     if len(texts) > max_texts:
@@ -105,16 +114,13 @@ def check_texts(texts: list[str], max_texts: int, max_chars: int) -> None:
             f"{len(texts)} texts in one request; the limit is {max_texts}. "
             "Split them over several requests.",
         )
-    for i, text in enumerate(texts):
-        if not text.strip():
-            raise RequestProblem(
-                422, f"text {i} is empty or only whitespace; send text to classify."
-            )
+    for i, text in enumerate(texts, 1):
         if len(text) > max_chars:
             raise RequestProblem(
                 413,
-                f"text {i} has {len(text):,} characters; the limit is {max_chars:,}. "
-                "The model reads only the first few hundred words: send the beginning.",
+                f"text {i} of {len(texts)} has {len(text):,} characters; the limit is "
+                f"{max_chars:,}. The model reads only the first few hundred words: send the "
+                "beginning.",
             )
 
 
@@ -133,12 +139,7 @@ def format_answer(
 
 
 def _prediction(probs: Any, labels: list[str], text: str | None) -> dict[str, Any]:
-    best = int(probs.argmax())
-    out: dict[str, Any] = {
-        "label": labels[best],
-        "score": float(probs[best]),
-        "probabilities": {name: float(p) for name, p in zip(labels, probs, strict=True)},
-    }
+    out = Prediction.from_probabilities(probs, labels).to_dict()
     if text is not None:
         out["text"] = text
     return out

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf.errors import ModelError
-from newsclf.model import ONNX_FILE, model_label_names
+from newsclf.model_dir import EXPORT_INFO, ONNX_FILE, model_label_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,13 +26,13 @@ DEFAULT_THREADS = 2
 DEFAULT_BATCH_SIZE = 32
 
 
-def is_onnx_dir(path: str | Path) -> bool:
-    """True for a directory written by `newsclf export` (it holds model.onnx)."""
-    return (Path(path) / ONNX_FILE).is_file()
-
-
 class OnnxBackend:
     """An exported model on ONNX Runtime: logits (and [CLS] embeddings) for a list of texts."""
+
+    device = "cpu"
+    batch_size = DEFAULT_BATCH_SIZE
+    # A server's dynamic batch runs at the bulk size: sub-batching was measured for PyTorch only.
+    online_batch_size = DEFAULT_BATCH_SIZE
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         path = Path(path)
@@ -42,6 +42,7 @@ class OnnxBackend:
         self.session = _load_session(path / ONNX_FILE, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.precision = _weights(path)
         self._check_io()
 
     def _check_io(self) -> None:
@@ -148,6 +149,15 @@ def _load_tokenizer(path: Path) -> tuple[Any, int, int]:
     tokenizer.no_padding()  # batches are padded in _feed, each to its own longest text
     tokenizer.enable_truncation(max_length)
     return tokenizer, max_length, int(padding["pad_id"]) if padding else 0
+
+
+def _weights(path: Path) -> str:
+    """'int8' for an export with quantized weights (export.json says so), else 'fp32'."""
+    try:
+        weights = json.loads((path / EXPORT_INFO).read_text(encoding="utf-8")).get("weights", "")
+    except (OSError, ValueError, AttributeError):
+        return "fp32"
+    return "int8" if str(weights).startswith("int8") else "fp32"
 
 
 def _model_max_length(path: Path) -> int:

@@ -3,7 +3,7 @@
 The page is templates/report.html.j2, rendered by Jinja2 with autoescaping on, so texts and
 names from the data can never become markup. It is a single file: the PNGs are inlined as
 base64 and the t-SNE plot with plotly.js, so it opens offline and can be sent on its own.
-Gathering the inputs (after training, or from a run directory) is `newsclf.visuals`' job.
+Gathering the inputs (after training, or from a run directory) is `newsclf.report.outputs`' job.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from newsclf import figures, rundir
+from newsclf import rundir
+from newsclf.report.figures import PNG_TITLES, shorten
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure as PlotlyFigure
@@ -32,8 +33,8 @@ class ReportContent:
     metrics: dict[str, Any] | None = None  # test_metrics.json; None if never scored
     baseline: dict[str, Any] | None = None  # baseline_metrics.json; None if it could not be fit
     baseline_samples: list[str] | None = None  # the baseline's class for each metrics["samples"]
-    pngs: dict[str, bytes] = field(default_factory=dict)  # figures.run_pngs()
-    tsne: PlotlyFigure | None = None  # figures.tsne_figure()
+    pngs: dict[str, bytes] = field(default_factory=dict)  # run_pngs()
+    tsne: PlotlyFigure | None = None  # tsne_figure()
 
 
 def render_report(content: ReportContent) -> str:
@@ -64,7 +65,7 @@ def _context(c: ReportContent) -> dict[str, Any]:
         "data": _data(c.data_summary),
         "config_rows": [[key, json.dumps(value)] for key, value in c.config.to_dict().items()],
         "pngs": {name: base64.b64encode(png).decode("ascii") for name, png in c.pngs.items()},
-        "png_titles": figures.PNG_TITLES,
+        "png_titles": PNG_TITLES,
         "progress_png": rundir.PROGRESS_PNG,
         "confusion_png": rundir.CONFUSION_PNG,
         "tsne_div": tsne_div,
@@ -172,7 +173,7 @@ def _sample_rows(
     samples = (metrics or {}).get("samples") or []
     return [
         [
-            figures.shorten(s["text"], 220),
+            shorten(s["text"], 220),
             s["label"],
             ("✓ " if s["predicted"] == s["label"] else "✗ ") + s["predicted"],
             pct(s.get("confidence")),

@@ -1,0 +1,150 @@
+"""The Classifier users call from Python, and what it answers: a Prediction per text.
+
+    clf = Classifier.from_pretrained("runs/demo/best_model")   # or an ONNX export
+    clf.predict(["Federer wins his fifth Wimbledon title"])[0].label   # 'Sports'
+
+A Classifier runs on a backend (`newsclf.inference.backend`): PyTorch for a saved model, ONNX
+Runtime for a directory written by `newsclf export`. It turns the backend's logits into
+probabilities and predictions; how texts are batched is the backend's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from newsclf.config import require_positive
+from newsclf.errors import ModelError
+from newsclf.model_dir import find_model_dir, is_onnx_dir
+from newsclf.texts import check_texts
+
+if TYPE_CHECKING:
+    import numpy as np
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from newsclf.inference.backend import Backend
+
+
+@dataclass
+class Prediction:
+    """One text's answer: the predicted class, its probability, and every class's."""
+
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+    @classmethod
+    def from_probabilities(cls, row: np.ndarray, label_names: Sequence[str]) -> Prediction:
+        """The one builder of a prediction, for Python, the CLI, files and the server."""
+        best = int(row.argmax())
+        probabilities = {name: float(p) for name, p in zip(label_names, row, strict=True)}
+        return cls(label_names[best], float(row[best]), probabilities)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "score": self.score, "probabilities": self.probabilities}
+
+
+@dataclass
+class Inference:
+    """Row-aligned outputs for a list of texts."""
+
+    probabilities: np.ndarray  # [N, C]
+    embeddings: np.ndarray | None = None  # [N, H]: final hidden state of the first token ([CLS])
+    logits: np.ndarray | None = None  # [N, C], before the softmax
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class Classifier:
+    """A saved newsclf (or any sequence-classification) model, ready to predict.
+
+    >>> clf = Classifier.from_pretrained("runs/demo/best_model")
+    >>> clf.predict(["Federer wins his fifth Wimbledon title"])[0].label
+    'Sports'
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.label_names = list(backend.label_names)
+
+    @classmethod
+    def from_pretrained(
+        cls, model_dir: str | Path, device: str | None = None, precision: str = "fp32"
+    ) -> Classifier:
+        """Load a model directory (a run's `best_model/`, or a run directory holding one).
+
+        A directory written by `newsclf export` (it holds model.onnx) runs on ONNX Runtime on
+        the CPU, without torch; `precision` then has no effect (the weights are as exported)."""
+        from newsclf.inference.torch_backend import TorchBackend
+
+        path = find_model_dir(model_dir)
+        if is_onnx_dir(path):
+            return cls.from_onnx(path, device)
+        return cls(TorchBackend.from_dir(path, device, precision))
+
+    @classmethod
+    def from_model(
+        cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, precision: str = "fp32"
+    ) -> Classifier:
+        """A model already in memory (on its device), e.g. one just trained."""
+        from newsclf.inference.torch_backend import TorchBackend
+
+        return cls(TorchBackend(model, tokenizer, precision))
+
+    @classmethod
+    def from_onnx(
+        cls, model_dir: str | Path, device: str | None = None, threads: int | None = None
+    ) -> Classifier:
+        """An export (`newsclf export`) on ONNX Runtime: same outputs as the PyTorch model.
+        `threads`: ONNX Runtime's intra-op threads (default 2, onnx_backend.DEFAULT_THREADS)."""
+        from newsclf.inference.onnx_backend import OnnxBackend
+
+        if device not in (None, "cpu"):
+            raise ModelError(
+                f"device={device!r}: an ONNX export runs on the CPU here. Pass device='cpu' "
+                "(or none), or load the PyTorch model it was exported from."
+            )
+        return cls(OnnxBackend(find_model_dir(model_dir), threads))
+
+    @property
+    def device(self) -> str:
+        return self.backend.device
+
+    @property
+    def precision(self) -> str:
+        return self.backend.precision
+
+    def infer(
+        self,
+        texts: Sequence[str],
+        return_embeddings: bool = False,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> Inference:
+        """Probabilities (and [CLS] embeddings) for `texts`, in input order. `batch_size`
+        defaults to the backend's own (docs/performance.md)."""
+        batch_size = batch_size or self.backend.batch_size
+        require_positive(batch_size, "batch_size")
+        logits, embeddings = self.backend.infer(texts, batch_size, return_embeddings, progress)
+        return Inference(softmax(logits), embeddings, logits)
+
+    def predict(
+        self, texts: str | Iterable[str], batch_size: int | None = None
+    ) -> list[Prediction]:
+        """Label name, its probability, and every class's probability, for each text.
+
+        A blank text raises InputError naming its position (see `newsclf.texts`)."""
+        texts = check_texts([texts] if isinstance(texts, str) else list(texts))
+        probs = self.infer(texts, batch_size=batch_size).probabilities
+        return [Prediction.from_probabilities(row, self.label_names) for row in probs]

@@ -1,0 +1,22 @@
+"""Training: a run from config to run directory (`run`), the loop (`loop`) over what `engine`
+prepares, checkpoints and resume (`checkpoint`), the run's staging directory (`staging`),
+loaders (`loaders`), the loss and optimizer (`optim`), guardrails, history and console output,
+the model to fine-tune (`model`) and the final test (`evaluate_best`).
+"""
+
+from newsclf.training.history import EpochRow, History
+from newsclf.training.loop import fit
+from newsclf.training.model import build_model, load_tokenizer, resolve_model
+from newsclf.training.run import RunResult, resume, train
+
+__all__ = [
+    "EpochRow",
+    "History",
+    "RunResult",
+    "build_model",
+    "fit",
+    "load_tokenizer",
+    "resolve_model",
+    "resume",
+    "train",
+]

@@ -1,0 +1,102 @@
+"""Everything a fit prepares before its first step: the Accelerator, the loaders, the optimizer
+and its schedule, the precision, all in one `Engine` that the loop, validation and checkpoints
+share. Nothing here runs a step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from newsclf.data.tokenize import tokenize
+from newsclf.distributed import cpu_processes
+from newsclf.precision import TrainingPrecision, enable_tf32
+from newsclf.training.loaders import eval_loader, rows_device, train_loader
+from newsclf.training.optim import adamw, balanced_class_weights, compile_model, linear_schedule
+
+if TYPE_CHECKING:
+    import datasets
+    import torch
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from newsclf.config import TrainConfig
+    from newsclf.data import LoadedData
+
+
+@dataclass
+class Engine:
+    """The prepared objects of one fit."""
+
+    cfg: TrainConfig
+    accelerator: Accelerator
+    model: torch.nn.Module  # possibly compiled: the training steps use it
+    eager_model: torch.nn.Module  # prepared, not compiled: validation and saving use it
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # transformers' linear schedule, wrapped by Accelerate
+    loader: DataLoader
+    val_loader: DataLoader
+    sampler_rng: torch.Generator  # the train sampler's: it fixes each epoch's batch order
+    precision: TrainingPrecision
+    class_weights: torch.Tensor | None
+    tokenizer: PreTrainedTokenizerBase
+    label_names: list[str]
+    run_dir: Path
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def learning_rate(self) -> float:
+        return self.scheduler.get_last_lr()[0]
+
+
+def setup(
+    cfg: TrainConfig,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_set: datasets.Dataset,
+    data: LoadedData,
+    run_dir: Path,
+) -> Engine:
+    """Accelerator, loaders, optimizer and schedule, all prepared; the model compiled if asked."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
+
+    enable_tf32()
+    accelerator = Accelerator(
+        cpu=cpu_processes(),
+        # newsclf applies the precision itself (TrainingPrecision): Accelerate's setting is
+        # one per process, and a second run with another precision would be refused.
+        mixed_precision="no",
+        gradient_accumulation_steps=cfg.grad_accum,
+        # Host-to-GPU copies from pinned memory overlap with compute instead of blocking.
+        dataloader_config=DataLoaderConfiguration(non_blocking=True),
+    )
+    device = rows_device(cfg.num_workers, accelerator.device)
+    loader = train_loader(cfg, tokenizer, train_set, device)
+    sampler_rng = loader.batch_sampler.sampler.generator
+    # Validation is tokenized once; its batches are the same every epoch.
+    val_set = tokenize(data.splits["validation"], tokenizer, cfg.max_length)
+    val_loader = eval_loader(cfg, tokenizer, val_set, device)
+    optimizer = adamw(model, cfg)
+    scheduler = linear_schedule(optimizer, cfg, len(loader))
+    model, optimizer, loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, loader, val_loader, scheduler
+    )
+    precision = TrainingPrecision.for_training(cfg.precision, accelerator.device)
+    if precision.scaler is not None:  # saved and restored with the checkpoints
+        accelerator.register_for_checkpointing(precision.scaler)
+    # Validation runs eagerly: compiling the eval graphs too costs more than 500 rows save.
+    compiled = compile_model(model) if cfg.compile else model
+    weights = None
+    if cfg.class_weights == "balanced":
+        counts = balanced_class_weights(train_set["label"], len(data.label_names))
+        weights = torch.tensor(counts, dtype=torch.float32, device=accelerator.device)
+    return Engine(
+        cfg, accelerator, compiled, model, optimizer, scheduler, loader, val_loader,
+        sampler_rng, precision, weights, tokenizer, data.label_names, Path(run_dir),
+    )  # fmt: skip

@@ -1,0 +1,205 @@
+"""The epoch loop: train on every batch, validate, keep the best model, checkpoint.
+
+Everything is prepared first (`engine.setup`); the loop below then reads top to bottom. Under
+`accelerate launch`, every process trains on its shard of each epoch and validation gathers
+every process's rows; only the main process writes files and prints.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from newsclf import rundir
+from newsclf.errors import TrainingError
+from newsclf.evaluation.metrics import compute_metrics
+from newsclf.quiet import show_progress
+from newsclf.training.checkpoint import Position, encode_rng, load_checkpoint, save_checkpoint
+from newsclf.training.console import epoch_line, say
+from newsclf.training.engine import Engine, setup
+from newsclf.training.guardrails import LOSS_CHECK_EVERY, LossWatch, early_stop, out_of_memory
+from newsclf.training.history import EpochRow, History
+from newsclf.training.optim import batch_loss
+
+if TYPE_CHECKING:
+    import datasets
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from newsclf.config import TrainConfig
+    from newsclf.data import LoadedData
+
+
+def fit(
+    cfg: TrainConfig,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train_set: datasets.Dataset,
+    data: LoadedData,
+    run_dir: Path,
+    on_epoch: Callable[[int, History], bool] | None = None,
+    resume_from: Path | None = None,
+) -> History:
+    """Train for `cfg.epochs`. Saves the best epoch by validation accuracy to
+    `run_dir/best_model`, and resumable checkpoints (each epoch, or every `cfg.save_every`
+    optimizer steps) to `run_dir/checkpoint-<step>`.
+
+    `on_epoch(epoch, history)`, if given, runs after each epoch's checkpoint; returning True
+    stops training (the benchmark scores the saved model there). `resume_from`, a checkpoint
+    directory, continues the run that wrote it.
+    """
+    import torch
+
+    engine = setup(cfg, model, tokenizer, train_set, data, run_dir)
+    history, pos = History(num_processes=engine.accelerator.num_processes), Position()
+    if resume_from is not None:
+        history, pos = load_checkpoint(engine, Path(resume_from))
+    try:
+        while pos.epoch <= cfg.epochs and not pos.finished:
+            row, improved = run_epoch(engine, pos, history)
+            say(epoch_line(row, improved))
+            pos = pos.next_epoch(engine.sampler_rng, finished=early_stop(cfg, history))
+            if cfg.save_every is None:  # one checkpoint at each epoch's end
+                save_checkpoint(engine, pos, history)
+            if on_epoch is not None and on_epoch(row.epoch, history):
+                break
+    except torch.cuda.OutOfMemoryError:
+        raise TrainingError(out_of_memory(cfg)) from None
+    return history
+
+
+def run_epoch(engine: Engine, pos: Position, history: History) -> tuple[EpochRow, bool]:
+    """Train the rest of epoch `pos.epoch`, validate, save the best model and history.json."""
+    start = time.perf_counter()
+    train_loss = train_epoch(engine, pos, history)
+    train_seconds = time.perf_counter() - start
+    val_loss, metrics = validate(engine)
+    improved = metrics["accuracy"] > pos.best_accuracy
+    if improved:
+        pos.best_accuracy = metrics["accuracy"]
+        history.best_epoch = pos.epoch
+        save_best_model(engine)
+    row = EpochRow(
+        epoch=pos.epoch,
+        train_loss=round(train_loss, 5),
+        val_loss=round(val_loss, 5),
+        val_accuracy=round(metrics["accuracy"], 5),
+        val_f1=round(metrics["macro_f1"], 5),
+        learning_rate=engine.learning_rate,
+        steps=pos.epoch_steps,
+        train_seconds=round(train_seconds, 2),
+        seconds=round(time.perf_counter() - start, 2),
+    )
+    history.epochs.append(row)
+    if engine.main:
+        rundir.write_json(engine.run_dir / rundir.HISTORY_JSON, history.to_dict())
+    return row, improved
+
+
+def train_epoch(engine: Engine, pos: Position, history: History) -> float:
+    """The optimizer steps of one epoch (from `pos.batches` on); returns the mean batch loss."""
+    import torch
+    from tqdm.auto import tqdm
+
+    cfg, accelerator, model = engine.cfg, engine.accelerator, engine.model
+    optimizer, precision = engine.optimizer, engine.precision
+    if pos.batches == 0:
+        pos.sampler_state = encode_rng(engine.sampler_rng.get_state())
+    model.train()
+    # Summed on the device: reading the loss every step would stall the GPU on each batch.
+    loss_sum = torch.tensor(pos.loss_sum, dtype=torch.float32, device=accelerator.device)
+    watch = LossWatch(cfg, engine.run_dir)
+    bar = tqdm(
+        total=len(engine.loader), initial=pos.batches, desc=f"epoch {pos.epoch}/{cfg.epochs}",
+        disable=not show_progress(cfg.quiet) or not engine.main, leave=False,
+    )  # fmt: skip
+    for batch in epoch_batches(engine.loader, pos.batches):
+        learning_rate = engine.learning_rate
+        # `accumulate` skips the gradient sync (and, inside Accelerate's optimizer, the step)
+        # until grad_accum batches have been summed.
+        with accelerator.accumulate(model):
+            loss = batch_loss(model, batch, engine.class_weights, precision)
+            accelerator.backward(precision.scale(loss))  # fp16: scaled, so small grads survive
+            if accelerator.sync_gradients and cfg.max_grad_norm:
+                precision.unscale(optimizer)  # clip the true gradients, not the scaled ones
+                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            precision.step(optimizer, accelerator.sync_gradients)
+            engine.scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        loss_sum += loss.detach()
+        pos.batches += 1
+        watch.add(loss.detach(), pos.global_step + 1, learning_rate)
+        bar.update()
+        if pos.batches % LOSS_CHECK_EVERY == 0:  # .item() waits for the GPU: not every step
+            watch.check(pos.epoch)
+            bar.set_postfix(loss=f"{loss_sum.item() / pos.batches:.4f}")
+        if accelerator.sync_gradients:
+            pos.global_step += 1
+            pos.epoch_steps += 1
+            if cfg.save_every and pos.global_step % cfg.save_every == 0:
+                watch.check(pos.epoch)  # never checkpoint a diverged model
+                pos.loss_sum = loss_sum.item()
+                save_checkpoint(engine, pos, history)
+    bar.close()
+    watch.check(pos.epoch)
+    total = accelerator.reduce(loss_sum, reduction="sum").item()  # waits for the last step
+    return total / (len(engine.loader) * accelerator.num_processes)
+
+
+def epoch_batches(loader: DataLoader, skip: int) -> Iterator[dict[str, torch.Tensor]]:
+    """The epoch's batches after the first `skip` (those a resumed run already trained on).
+
+    Starting an epoch draws the DataLoader's base seed from the global torch RNG. The
+    uninterrupted run drew it before the checkpoint's RNG state was saved, so after skipping,
+    the restored state is put back: the dropout masks then continue as they would have."""
+    import torch
+    from accelerate import skip_first_batches
+
+    if not skip:
+        yield from loader
+        return
+    rng = torch.get_rng_state()
+    batches = iter(skip_first_batches(loader, skip))
+    first = next(batches, None)
+    torch.set_rng_state(rng)
+    if first is not None:
+        yield first
+        yield from batches
+
+
+def validate(engine: Engine) -> tuple[float, dict[str, Any]]:
+    """Validation loss and metrics, each process scoring its shard of the prepared loader;
+    `gather_for_metrics` drops the rows repeated to even out the last batch."""
+    import torch
+
+    model = engine.eager_model
+    model.eval()
+    logits, labels = [], []
+    with torch.no_grad():
+        for batch in engine.val_loader:
+            batch_labels = batch.pop("labels")
+            out = engine.precision.forward(model, batch).logits.float()
+            out, batch_labels = engine.accelerator.gather_for_metrics((out, batch_labels))
+            logits.append(out)
+            labels.append(batch_labels)
+    model.train()
+    all_logits, all_labels = torch.cat(logits).cpu(), torch.cat(labels).cpu()
+    loss = torch.nn.functional.cross_entropy(all_logits, all_labels).item()
+    predicted = all_logits.argmax(dim=1).numpy()
+    return loss, compute_metrics(all_labels.numpy(), predicted, engine.label_names)
+
+
+def save_best_model(engine: Engine) -> None:
+    """Written beside best_model/, then swapped in: a crash keeps the previous best loadable."""
+    if engine.main:
+        target = engine.run_dir / rundir.BEST_MODEL
+        tmp = rundir.temporary(target)
+        shutil.rmtree(tmp, ignore_errors=True)
+        engine.accelerator.unwrap_model(engine.eager_model).save_pretrained(tmp)
+        engine.tokenizer.save_pretrained(tmp)
+        rundir.replace_dir(tmp, target)
+    engine.accelerator.wait_for_everyone()

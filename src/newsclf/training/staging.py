@@ -1,0 +1,116 @@
+"""Where a run lives while it trains, and how it ends: the staging directory, its checkpoints,
+and the rules for publishing a finished run or keeping an interrupted one.
+
+A run is written to `.<name>.incomplete` next to its final place and moved there only when it is
+complete. Resumable checkpoints (`checkpoint-<step>/`) are written there as training goes; a run
+that dies keeps its staging directory when it holds one, and `newsclf train --resume
+runs/<name>` continues it. A run that fails before its first checkpoint leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from newsclf import rundir
+from newsclf.distributed import is_main_process
+from newsclf.errors import RunExistsError
+from newsclf.paths import check_writable_dir
+
+
+def staging_dir(final_dir: Path) -> Path:
+    """Where a run lives until it is complete: `.<name>.incomplete` next to its final place.
+    An interrupted run stays there (with its checkpoints) for `newsclf train --resume`."""
+    final_dir = Path(final_dir)
+    return final_dir.with_name(f".{final_dir.name}{rundir.STAGING_SUFFIX}")
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """The complete `checkpoint-<step>/` directories of a run, oldest first. Half-written ones
+    never match: they are written under a hidden temporary name and renamed when complete."""
+    found = []
+    for path in Path(run_dir).glob(rundir.CHECKPOINT_PREFIX + "*"):
+        step = path.name.removeprefix(rundir.CHECKPOINT_PREFIX)
+        if step.isdigit() and (path / rundir.TRAINER_STATE_JSON).is_file():
+            found.append((int(step), path))
+    return [path for _, path in sorted(found)]
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / f"{rundir.CHECKPOINT_PREFIX}{step}"
+
+
+def check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse a run directory that is a file or already holds a run (unless `overwrite`)."""
+    check_writable_dir(run_dir.parent, "--output-dir")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunExistsError(
+            f"{run_dir} is a file, not a run directory. Pick another --name or --output-dir."
+        )
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise RunExistsError(
+            f"{run_dir} already holds a run. Pick another --name, or pass --overwrite to replace it."
+        )
+
+
+def check_no_interrupted_run(run_dir: Path, overwrite: bool) -> Path:
+    """The staging directory for a new run of `run_dir`; refused when it holds an interrupted
+    run that could be resumed (unless `overwrite`)."""
+    staging = staging_dir(run_dir)
+    saved = checkpoints(staging)
+    if saved and not overwrite:
+        raise RunExistsError(
+            f"{staging} holds an interrupted run of {run_dir} (last checkpoint: "
+            f"{saved[-1].name}). Continue it with `newsclf train --resume {run_dir}`, or "
+            "pass --overwrite to start over."
+        )
+    return staging
+
+
+def interrupted(run: Path) -> Path:
+    """The staging directory of the interrupted run `run` names, or an error saying why not."""
+    staging = run if run.name.endswith(rundir.STAGING_SUFFIX) else staging_dir(run)
+    if not staging.is_dir():
+        finished = (run / rundir.TEST_METRICS_JSON).is_file()
+        raise RunExistsError(
+            f"{run} is a finished run: there is nothing to resume. Train a new one with "
+            "another --name."
+            if finished
+            else f"No interrupted run to resume at {run} (looked for {staging}/). Pass the "
+            "path the run was training to, e.g. runs/NAME."
+        )
+    if not checkpoints(staging):
+        raise RunExistsError(
+            f"{staging} holds no checkpoint-<step>/ to resume from: the run stopped before its "
+            "first one. Train it again (--overwrite), with --save-every N for earlier ones."
+        )
+    return staging
+
+
+def final_name(staging: Path) -> str:
+    """The run name a staging directory `.<name>.incomplete` stands for."""
+    return staging.name[1 : -len(rundir.STAGING_SUFFIX)]
+
+
+def keep_or_remove(staging: Path, final_dir: Path) -> str:
+    """A failed run keeps its staging directory when it holds a checkpoint to resume from;
+    otherwise nothing of it is left. Returns what was kept, for the message."""
+    if not is_main_process():
+        return ""
+    saved = checkpoints(staging)
+    if not saved:
+        shutil.rmtree(staging, ignore_errors=True)
+        return ""
+    return (
+        f"The run so far is kept in {staging}/ (last checkpoint: {saved[-1].name}); continue "
+        f"it with `newsclf train --resume {final_dir}`."
+    )
+
+
+def publish(staging: Path, final_dir: Path) -> None:
+    """Drop the checkpoints (they only serve to resume), then move the run into place."""
+    for checkpoint in checkpoints(staging):
+        shutil.rmtree(checkpoint)
+    if final_dir.exists():
+        shutil.rmtree(final_dir)
+    staging.rename(final_dir)
