@@ -221,11 +221,8 @@ def summary(bench: Bench, results: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = harness.parser(__doc__)
-    add_args(p)
-    args = harness.parse(p, argv)
-    if not args.trained:
-        p.error("--trained DIR: the saved model to time (bench_speed.py trains one first)")
+    needs = "the saved model to time (bench_speed.py trains one first)"
+    args = harness.parse_args(__doc__, add_args, argv, needs_trained=needs)
 
     def build(bench: Bench) -> dict[str, Phase]:
         return {**phases(bench, args), **batch_phases(bench, args)}

@@ -164,11 +164,8 @@ def cold_start(bench: Bench, repeats: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = harness.parser(__doc__)
-    add_args(p)
-    args = harness.parse(p, argv)
-    if not args.trained:
-        p.error("--trained DIR: the saved model to export and time")
+    needs = "the saved model to export and time"
+    args = harness.parse_args(__doc__, add_args, argv, needs_trained=needs)
     return harness.run(args, lambda b: phases(b, args), [], __file__, "-onnx")
 
 

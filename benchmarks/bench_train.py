@@ -248,9 +248,7 @@ def summary(bench: Bench, results: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    p = harness.parser(__doc__)
-    add_args(p)
-    args = harness.parse(p, argv)
+    args = harness.parse_args(__doc__, add_args, argv)
     return harness.run(args, lambda b: phases(b, args), [summary], __file__, "-train")
 
 

@@ -120,6 +120,22 @@ def parse(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namesp
     return args
 
 
+def parse_args(
+    doc: str,
+    add_args: Callable[[argparse.ArgumentParser], None],
+    argv: list[str] | None,
+    needs_trained: str | None = None,
+) -> argparse.Namespace:
+    """A script's flags: the shared ones plus its own (`add_args`), parsed. `needs_trained`,
+    if given, is the error shown when --trained DIR is missing."""
+    p = parser(doc)
+    add_args(p)
+    args = parse(p, argv)
+    if needs_trained and not args.trained:
+        p.error(f"--trained DIR: {needs_trained}")
+    return args
+
+
 # --- the model and data under test --------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from newsclf.quiet import quiet_libraries
 from newsclf.serve.options import ServeOptions
 
 # Each backend has its measured default (docs/performance.md).
+MODEL_HELP = "a run's best_model/ (or the run dir), or a directory written by newsclf export"
 BATCH_HELP = "texts per batch (default: 32 on a CPU, 256 on a GPU, 32 on ONNX Runtime)"
 
 
@@ -202,7 +203,7 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         help="classify texts given as arguments, in a file, or on stdin",
         description="Print the label and per-class probabilities of each text.",
     )
-    p.add_argument("model", metavar="MODEL_DIR", help="a run's best_model/ (or the run dir)")
+    p.add_argument("model", metavar="MODEL_DIR", help=MODEL_HELP)
     p.add_argument("texts", nargs="*", metavar="TEXT")
     p.add_argument(
         "--file", type=Path, help="one text per line, or a CSV/TSV/JSONL file with --column"
@@ -322,7 +323,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         "Concurrent requests are batched together. SIGTERM finishes requests in flight.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL_DIR", help="a run's best_model/ (or the run dir)")
+    p.add_argument("model", metavar="MODEL_DIR", help=MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes it to the network")
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     for f in dataclasses.fields(ServeOptions):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from newsclf.errors import ConfigError
-from newsclf.paths import check_readable_file
+from newsclf.paths import check_readable_file, not_decodable
 from newsclf.precision import check_precision
 
 CLASS_WEIGHTS = (None, "balanced")
@@ -242,9 +242,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as err:
-        raise ConfigError(
-            f"{path}: not valid UTF-8 at byte {err.start}. Re-save it as UTF-8."
-        ) from None
+        raise ConfigError(not_decodable(path, err)) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -312,8 +310,11 @@ def _convert(value: Any, kind: str) -> Any:
             return value
     if base == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
-    if base == "int" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if base == "int" and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value
     if base == "str" and isinstance(value, (int, float)):
         return str(value)
     if base == "list[str]" and isinstance(value, str):

@@ -69,6 +69,12 @@ class ModelSlot:
             if self.on_failure is not None:
                 self.on_failure(self.error)
 
+    def not_ready(self) -> JSONResponse:
+        """503 while the model loads (or after it failed to)."""
+        state = "failed" if self.error else "loading"
+        detail = f"the model {state}" + (f": {self.error}" if self.error else "; retry shortly")
+        return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "1"})
+
     def run_batch(self, texts: list[str]) -> list[tuple[Any, Any]]:
         """(probabilities, logits) per text: length-sorted sub-batches of the backend's online
         size, at the serving precision."""
@@ -122,12 +128,15 @@ def _add_routes(
     opts: ServeOptions,
     version: str,
 ) -> None:
-    page = resources.files("newsclf").joinpath("templates/serve.html").read_text("utf-8")
+    _add_info_routes(app, slot, metrics, opts, version)
+    _add_predict_route(app, slot, batcher, opts)
 
-    def not_ready() -> JSONResponse:
-        state = "failed" if slot.error else "loading"
-        detail = f"the model {state}" + (f": {slot.error}" if slot.error else "; retry shortly")
-        return JSONResponse({"detail": detail}, 503, headers={"Retry-After": "1"})
+
+def _add_info_routes(
+    app: Any, slot: ModelSlot, metrics: ServerMetrics, opts: ServeOptions, version: str
+) -> None:
+    """The page, /health, /labels and /metrics."""
+    page = resources.files("newsclf").joinpath("templates/serve.html").read_text("utf-8")
 
     @app.get("/", include_in_schema=False)
     async def home() -> HTMLResponse:
@@ -152,12 +161,19 @@ def _add_routes(
 
     @app.get("/labels", summary="The class names, in the model's order")
     async def labels() -> Any:
-        return slot.classifier.label_names if slot.classifier else not_ready()
+        return slot.classifier.label_names if slot.classifier else slot.not_ready()
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def prometheus() -> Response:
         content, media_type = metrics.render()
         return Response(content, media_type=media_type)
+
+
+def _add_predict_route(
+    app: Any, slot: ModelSlot, batcher: DynamicBatcher, opts: ServeOptions
+) -> None:
+    """POST /predict: the request checked, its texts queued for the batcher, the answer in the
+    shape the request used."""
 
     @app.post(
         "/predict",
@@ -166,7 +182,7 @@ def _add_routes(
     )
     async def predict(request: PredictRequest) -> Any:
         if slot.classifier is None:
-            return not_ready()
+            return slot.not_ready()
         try:
             parsed = parse_request(request, opts.max_texts, opts.max_chars)
             future = batcher.submit(parsed.texts)
