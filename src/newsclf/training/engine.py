@@ -11,8 +11,15 @@ from typing import TYPE_CHECKING, Any
 from newsclf.data.tokenize import tokenize
 from newsclf.distributed import cpu_processes
 from newsclf.precision import TrainingPrecision, enable_tf32
+from newsclf.task import resolve_metric
 from newsclf.training.loaders import eval_loader, rows_device, train_loader
-from newsclf.training.optim import adamw, balanced_class_weights, compile_model, linear_schedule
+from newsclf.training.optim import (
+    adamw,
+    balanced_class_weights,
+    compile_model,
+    linear_schedule,
+    positive_weights,
+)
 
 if TYPE_CHECKING:
     import datasets
@@ -43,6 +50,8 @@ class Engine:
     tokenizer: PreTrainedTokenizerBase
     label_names: list[str]
     run_dir: Path
+    metric: str  # the validation metric that picks the best epoch
+    multi_label: bool = False
 
     @property
     def main(self) -> bool:
@@ -94,9 +103,16 @@ def setup(
     compiled = compile_model(model) if cfg.compile else model
     weights = None
     if cfg.class_weights == "balanced":
-        counts = balanced_class_weights(train_set["label"], len(data.label_names))
+        labels = data.label_matrix("train")
+        counts = (
+            positive_weights(labels)
+            if data.multi_label
+            else balanced_class_weights(labels.tolist(), len(data.label_names))
+        )
         weights = torch.tensor(counts, dtype=torch.float32, device=accelerator.device)
+    metric = resolve_metric(cfg.metric, data.task)
     return Engine(
         cfg, accelerator, compiled, model, optimizer, scheduler, loader, val_loader,
-        sampler_rng, precision, weights, tokenizer, data.label_names, Path(run_dir),
+        sampler_rng, precision, weights, tokenizer, data.label_names, Path(run_dir), metric,
+        data.multi_label,
     )  # fmt: skip

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from newsclf import rundir
 from newsclf.errors import TrainingError
 from newsclf.evaluation.metrics import compute_metrics
+from newsclf.evaluation.thresholds import tune_thresholds
 from newsclf.quiet import show_progress
+from newsclf.task import THRESHOLD_MODE_KEY, THRESHOLDS_KEY
 from newsclf.training.checkpoint import Position, encode_rng, load_checkpoint, save_checkpoint
 from newsclf.training.console import epoch_line, say
 from newsclf.training.engine import Engine, setup
@@ -55,7 +57,8 @@ def fit(
     import torch
 
     engine = setup(cfg, model, tokenizer, train_set, data, run_dir)
-    history, pos = History(num_processes=engine.accelerator.num_processes), Position()
+    history = History(num_processes=engine.accelerator.num_processes, task=data.task)
+    history.metric, pos = engine.metric, Position()
     if resume_from is not None:
         history, pos = load_checkpoint(engine, Path(resume_from))
     try:
@@ -78,21 +81,23 @@ def run_epoch(engine: Engine, pos: Position, history: History) -> tuple[EpochRow
     train_loss = train_epoch(engine, pos, history)
     train_seconds = time.perf_counter() - start
     val_loss, metrics = validate(engine)
-    improved = metrics["accuracy"] > pos.best_accuracy
+    improved = metrics[engine.metric] > pos.best_score
     if improved:
-        pos.best_accuracy = metrics["accuracy"]
+        pos.best_score = metrics[engine.metric]
         history.best_epoch = pos.epoch
-        save_best_model(engine)
+        save_best_model(engine, metrics.get("thresholds"))
+    accuracy = metrics["subset_accuracy" if engine.multi_label else "accuracy"]
     row = EpochRow(
         epoch=pos.epoch,
         train_loss=round(train_loss, 5),
         val_loss=round(val_loss, 5),
-        val_accuracy=round(metrics["accuracy"], 5),
+        val_accuracy=round(accuracy, 5),
         val_f1=round(metrics["macro_f1"], 5),
         learning_rate=engine.learning_rate,
         steps=pos.epoch_steps,
         train_seconds=round(train_seconds, 2),
         seconds=round(time.perf_counter() - start, 2),
+        val_metrics=epoch_metrics(metrics) if engine.multi_label else None,
     )
     history.epochs.append(row)
     if engine.main:
@@ -173,7 +178,8 @@ def epoch_batches(loader: DataLoader, skip: int) -> Iterator[dict[str, torch.Ten
 
 def validate(engine: Engine) -> tuple[float, dict[str, Any]]:
     """Validation loss and metrics, each process scoring its shard of the prepared loader;
-    `gather_for_metrics` drops the rows repeated to even out the last batch."""
+    `gather_for_metrics` drops the rows repeated to even out the last batch. Multi-label:
+    the thresholds are tuned here, on these rows, and the metrics use them."""
     import torch
 
     model = engine.eager_model
@@ -188,18 +194,50 @@ def validate(engine: Engine) -> tuple[float, dict[str, Any]]:
             labels.append(batch_labels)
     model.train()
     all_logits, all_labels = torch.cat(logits).cpu(), torch.cat(labels).cpu()
+    if engine.multi_label:
+        return multilabel_validation(all_logits, all_labels, engine)
     loss = torch.nn.functional.cross_entropy(all_logits, all_labels).item()
     predicted = all_logits.argmax(dim=1).numpy()
     return loss, compute_metrics(all_labels.numpy(), predicted, engine.label_names)
 
 
-def save_best_model(engine: Engine) -> None:
-    """Written beside best_model/, then swapped in: a crash keeps the previous best loadable."""
+def multilabel_validation(
+    logits: torch.Tensor, labels: torch.Tensor, engine: Engine
+) -> tuple[float, dict[str, Any]]:
+    """Mean binary cross-entropy, and the metrics at thresholds tuned on these rows."""
+    import torch
+
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float()).item()
+    probs, truth = torch.sigmoid(logits).numpy(), labels.numpy().astype("uint8")
+    thresholds = tune_thresholds(probs, truth, engine.cfg.thresholds, engine.metric)
+    predicted = (probs >= thresholds).astype("uint8")
+    return loss, compute_metrics(truth, predicted, engine.label_names, thresholds)
+
+
+def epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What history.json keeps of a multi-label validation: the scores and the threshold(s)."""
+    names = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss")
+    row: dict[str, Any] = {name: round(metrics[name], 5) for name in names}
+    thresholds = metrics["thresholds"]
+    if len(set(thresholds.values())) == 1:
+        row["threshold"] = next(iter(thresholds.values()))
+    else:
+        row["thresholds"] = thresholds
+    return row
+
+
+def save_best_model(engine: Engine, thresholds: dict[str, float] | None = None) -> None:
+    """Written beside best_model/, then swapped in: a crash keeps the previous best loadable.
+    A multi-label model keeps the thresholds tuned on validation in its config.json."""
     if engine.main:
         target = engine.run_dir / rundir.BEST_MODEL
         tmp = rundir.temporary(target)
         shutil.rmtree(tmp, ignore_errors=True)
-        engine.accelerator.unwrap_model(engine.eager_model).save_pretrained(tmp)
+        model = engine.accelerator.unwrap_model(engine.eager_model)
+        if thresholds is not None:
+            setattr(model.config, THRESHOLDS_KEY, thresholds)
+            setattr(model.config, THRESHOLD_MODE_KEY, engine.cfg.thresholds)
+        model.save_pretrained(tmp)
         engine.tokenizer.save_pretrained(tmp)
         rundir.replace_dir(tmp, target)
     engine.accelerator.wait_for_everyone()

@@ -12,6 +12,7 @@ from newsclf.errors import ConfigError, ModelError
 from newsclf.hub import ensure_hub_reachable, in_hub_cache
 from newsclf.model_dir import check_model_dir, model_config
 from newsclf.quiet import quiet_libraries
+from newsclf.task import MULTI_LABEL, PROBLEM_TYPES, SINGLE_LABEL
 
 if TYPE_CHECKING:
     import torch
@@ -55,11 +56,13 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(resolve_model(name))
 
 
-def build_model(name: str, label_names: list[str]) -> PreTrainedModel:
-    """A sequence classifier with one output per class and the names stored in its config."""
+def build_model(name: str, label_names: list[str], multi_label: bool = False) -> PreTrainedModel:
+    """A sequence classifier with one output per class and the names stored in its config;
+    a multi-label one says so (`problem_type`), so its loss and any pipeline use sigmoids."""
     from transformers import AutoModelForSequenceClassification
 
     id2label = dict(enumerate(label_names))
+    task = PROBLEM_TYPES[MULTI_LABEL if multi_label else SINGLE_LABEL]
     # The classification head is new by design; transformers' load report would call it missing.
     with quiet_libraries("transformers"):
         return AutoModelForSequenceClassification.from_pretrained(
@@ -67,6 +70,7 @@ def build_model(name: str, label_names: list[str]) -> PreTrainedModel:
             num_labels=len(label_names),
             id2label=id2label,
             label2id={v: k for k, v in id2label.items()},
+            problem_type=task,
             dtype="float32",  # train in fp32 master weights; autocast handles bf16
             ignore_mismatched_sizes=True,  # a fine-tuned model may be re-fine-tuned on new classes
         )

@@ -129,6 +129,7 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared]:
     from newsclf.data import load_data, tokenize
     from newsclf.distributed import cpu_processes
     from newsclf.precision import check_training_precision
+    from newsclf.task import resolve_metric
     from newsclf.training.model import build_model, check_max_length, load_tokenizer, resolve_model
 
     check_max_length(resolve_model(cfg.model), cfg.max_length)
@@ -137,8 +138,9 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared]:
     set_seed(cfg.seed)
     with state.main_process_first():  # the others then read what the main process cached
         data = load_data(cfg)
+        resolve_metric(cfg.metric, data.task)  # a metric of the other task: refused now
         tokenizer = load_tokenizer(cfg.model)
-        model = build_model(cfg.model, data.label_names)
+        model = build_model(cfg.model, data.label_names, data.multi_label)
         train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
     return state, Prepared(data, tokenizer, model, train_set)
 
