@@ -27,7 +27,7 @@ AS_ROOT = pytest.mark.skipif(IS_ROOT, reason="root reads and writes through any 
 # Every message says what to do about it; one of these words names the fix.
 FIX_WORDS = (
     "expected", "Expected", "pass", "Pass", "Fix", "Check", "Pick", "See", "Use", "Remove",
-    "Add", "Give", "Write", "Make", "Name", "Fill", "map", "Re-save",
+    "Add", "Give", "Write", "Make", "Name", "Fill", "map", "Re-save", "Install",
 )  # fmt: skip
 OUTPUT_DIRS = ("runs", "out")
 TRAIN = ["train", "--data", "train.csv", "--model", "model", "--output-dir", "out"]
@@ -141,6 +141,13 @@ ROWS = [
     row([*TRAIN, "--metric", "micro_f1"], "does not apply to single-label data", id="metric-for-other-task"),
     row([*TRAIN, "--data", "tags.csv", "--metric", "accuracy"], "does not apply to multi-label data", id="metric-accuracy-multi"),
     row([*TRAIN, "--thresholds", "each"], "thresholds='each': expected global or per-class", id="thresholds-mode"),
+    # --- tracking and search -------------------------------------------------------------------
+    row([*TRAIN, "--report-to", "neptune"], "unknown tracker(s) ['neptune']", id="tracker-unknown"),
+    row([*TRAIN, "--report-to", "wandb"], "needs the wandb package", id="tracker-not-installed"),
+    row([*TRAIN, "--report-to", "mlflow", "--tracking-uri", "http://127.0.0.1:9"], "cannot be reached", id="tracker-unreachable"),
+    row([*TRAIN, "--log-every", "0"], "log_every=0: expected a whole number >= 1", id="log-every-zero"),
+    row(["tune", "--space", "nope.yaml"], "Search space file nope.yaml does not exist", id="tune-space-missing"),
+    row(["tune", "--trials", "0"], "--trials=0: expected a whole number >= 1", id="tune-zero-trials"),
     # --- model and output ----------------------------------------------------------------------
     row([*TRAIN, "--model", "./nope"], "--model directory nope does not exist", id="model-missing"),
     row([*TRAIN, "--model", "not_a_model"], "not a complete model directory", id="model-not-a-model"),

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from newsclf.errors import ConfigError
-from newsclf.paths import check_readable_file, not_decodable
 from newsclf.precision import check_precision
 from newsclf.task import SINGLE_LABEL, check_task_settings
+from newsclf.tracking_names import check_tracker_names
+from newsclf.yaml_file import read_yaml
 
 CLASS_WEIGHTS = (None, "balanced")
 MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start-up time
@@ -150,6 +151,19 @@ class TrainConfig:
         "Write plots, the t-SNE page and the report after training.", default=True
     )
     quiet: bool = _help("No progress bars.", default=False)
+    # Experiment tracking.
+    report_to: list[str] | None = _help(
+        "Trackers to log to: tensorboard, mlflow, wandb (comma-separated). Default: none.",
+        default=None,
+    )
+    tracking_uri: str | None = _help(
+        "MLflow tracking URI (sqlite:///..., http://host:5000). Default: sqlite:///"
+        "<output_dir>/mlflow.db, beside the runs.",
+        default=None,
+    )
+    log_every: int = _help(
+        "Log the mean training loss and the learning rate every N optimizer steps.", default=50
+    )
 
     def validate(self) -> TrainConfig:
         """Check every value; raise ConfigError naming the field, the value and the fix."""
@@ -184,6 +198,8 @@ class TrainConfig:
                 f"label_names={self.label_names!r}: names must be distinct. Give each class one name."
             )
         _check_multi_label(self)
+        _positive(self, "log_every")
+        check_tracker_names(self.report_to)
         return self
 
     @property
@@ -211,7 +227,7 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         path = Path(path)
-        values = _read_yaml(path)
+        values = read_yaml(path, "Config file")
         try:
             return cls.from_dict({**values, **overrides})
         except ConfigError as err:
@@ -278,31 +294,6 @@ def _positive(cfg: TrainConfig, *names: str, optional: bool = False) -> None:
         value = getattr(cfg, name)
         if not (optional and value is None):
             require_positive(value, name)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML config file; any problem is one ConfigError line."""
-    import yaml
-
-    check_readable_file(path, "Config file", ConfigError)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as err:
-        raise ConfigError(not_decodable(path, err)) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(
-            f"{path} is not valid YAML: {problem}{where}. Expected one `key: value` per line, "
-            "e.g. `epochs: 2`."
-        ) from None
-    if not isinstance(values, dict):
-        raise ConfigError(
-            f"{path} must hold a mapping of config keys (`key: value` lines), got "
-            f"{type(values).__name__}."
-        )
-    return values
 
 
 # What each field type accepts, as said in messages.

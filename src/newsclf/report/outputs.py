@@ -71,11 +71,12 @@ def write_visuals(
     return written
 
 
-def report_run(run_dir: Path) -> Path:
+def report_run(run_dir: Path, links: dict[str, str] | None = None) -> Path:
     """`newsclf report RUN`: redraw the PNGs, fit the baseline, write report.html.
 
     Reads the run's files once; the t-SNE comes from embeddings_tsne3d.csv when there is one.
-    """
+    `links` (title -> relative address) go in the page's navigation, e.g. to the search that
+    chose the run."""
     from newsclf.config import TrainConfig
     from newsclf.data import load_data
 
@@ -87,7 +88,7 @@ def report_run(run_dir: Path) -> Path:
     data = load_data(config)
     summary = data.summary()
     pngs = _write_pngs(run_dir, history, metrics, summary, thresholds)
-    content = ReportContent(config, summary, history, metrics, pngs=pngs)
+    content = ReportContent(config, summary, history, metrics, pngs=pngs, links=links or {})
     tsne_csv = run_dir / rundir.TSNE_CSV
     if tsne_csv.is_file():
         content.tsne = tsne_figure(read_tsne_csv(tsne_csv), data.label_names)

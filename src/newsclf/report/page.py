@@ -37,6 +37,7 @@ class ReportContent:
     baseline_samples: list[str] | None = None  # the baseline's class for each metrics["samples"]
     pngs: dict[str, bytes] = field(default_factory=dict)  # run_pngs()
     tsne: PlotlyFigure | None = None  # tsne_figure()
+    links: dict[str, str] = field(default_factory=dict)  # title -> relative address
 
 
 def render_report(content: ReportContent) -> str:
@@ -84,6 +85,7 @@ def _context(c: ReportContent) -> dict[str, Any]:
         "progress_png": rundir.PROGRESS_PNG,
         "tsne_div": tsne_div,
         "tsne_page": rundir.TSNE_HTML,
+        "links": c.links,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 

@@ -4,7 +4,7 @@ share. Nothing here runs a step."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from newsclf.training.optim import (
     linear_schedule,
     positive_weights,
 )
+from newsclf.training.tracking import Tracking
 
 if TYPE_CHECKING:
     import datasets
@@ -52,6 +53,7 @@ class Engine:
     run_dir: Path
     metric: str  # the validation metric that picks the best epoch
     multi_label: bool = False
+    tracking: Tracking = field(default_factory=lambda: Tracking.off())
 
     @property
     def main(self) -> bool:
@@ -69,14 +71,18 @@ def setup(
     train_set: datasets.Dataset,
     data: LoadedData,
     run_dir: Path,
+    tracking: Tracking | None = None,
 ) -> Engine:
-    """Accelerator, loaders, optimizer and schedule, all prepared; the model compiled if asked."""
+    """Accelerator, loaders, optimizer and schedule, all prepared; the model compiled if asked;
+    the trackers started."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
     enable_tf32()
+    tracking = tracking or Tracking.off()
     accelerator = Accelerator(
+        log_with=tracking.make_trackers() or None,
         cpu=cpu_processes(),
         # newsclf applies the precision itself (TrainingPrecision): Accelerate's setting is
         # one per process, and a second run with another precision would be refused.
@@ -111,8 +117,10 @@ def setup(
         )
         weights = torch.tensor(counts, dtype=torch.float32, device=accelerator.device)
     metric = resolve_metric(cfg.metric, data.task)
+    if tracking.enabled:
+        tracking.start(accelerator)
     return Engine(
         cfg, accelerator, compiled, model, optimizer, scheduler, loader, val_loader,
         sampler_rng, precision, weights, tokenizer, data.label_names, Path(run_dir), metric,
-        data.multi_label,
+        data.multi_label, tracking,
     )  # fmt: skip

@@ -26,15 +26,18 @@ if TYPE_CHECKING:
 
 
 def evaluate_best_model(
-    cfg: TrainConfig, data: LoadedData, run_dir: Path, history: History
+    cfg: TrainConfig, data: LoadedData, run_dir: Path, history: History, score_test: bool = True
 ) -> dict[str, Any]:
-    """Score best_model/ on the test split, write test_metrics.json (and the visuals)."""
+    """Score best_model/ on the test split, write test_metrics.json (and the visuals). Without
+    `score_test` (a search trial), only what validation decided is written."""
     classifier = Classifier.from_pretrained(run_dir / rundir.BEST_MODEL, precision=cfg.precision)
     thresholds = None
     if classifier.multi_label:
         thresholds = _thresholds(cfg, data, classifier, history.metric)
         rundir.write_json(run_dir / rundir.THRESHOLDS_JSON, thresholds)
         _write_model_card(run_dir / rundir.BEST_MODEL, thresholds, history)
+    if not score_test:
+        return {}
     test = data.splits["test"]
     metrics, inference = score_split(
         classifier,

@@ -25,6 +25,7 @@ from newsclf.training.engine import Engine, setup
 from newsclf.training.guardrails import LOSS_CHECK_EVERY, LossWatch, early_stop, out_of_memory
 from newsclf.training.history import EpochRow, History
 from newsclf.training.optim import batch_loss
+from newsclf.training.tracking import Tracking
 
 if TYPE_CHECKING:
     import datasets
@@ -45,6 +46,7 @@ def fit(
     run_dir: Path,
     on_epoch: Callable[[int, History], bool] | None = None,
     resume_from: Path | None = None,
+    tracking: Tracking | None = None,
 ) -> History:
     """Train for `cfg.epochs`. Saves the best epoch by validation accuracy to
     `run_dir/best_model`, and resumable checkpoints (each epoch, or every `cfg.save_every`
@@ -52,11 +54,12 @@ def fit(
 
     `on_epoch(epoch, history)`, if given, runs after each epoch's checkpoint; returning True
     stops training (the benchmark scores the saved model there). `resume_from`, a checkpoint
-    directory, continues the run that wrote it.
+    directory, continues the run that wrote it. `tracking` logs to the trackers of
+    `cfg.report_to` (`newsclf.training.tracking`).
     """
     import torch
 
-    engine = setup(cfg, model, tokenizer, train_set, data, run_dir)
+    engine = setup(cfg, model, tokenizer, train_set, data, run_dir, tracking)
     history = History(num_processes=engine.accelerator.num_processes, task=data.task)
     history.metric, pos = engine.metric, Position()
     if resume_from is not None:
@@ -100,6 +103,7 @@ def run_epoch(engine: Engine, pos: Position, history: History) -> tuple[EpochRow
         val_metrics=epoch_metrics(metrics) if engine.multi_label else None,
     )
     history.epochs.append(row)
+    engine.tracking.add_epoch(row, pos.global_step)
     if engine.main:
         rundir.write_json(engine.run_dir / rundir.HISTORY_JSON, history.to_dict())
     return row, improved
@@ -142,17 +146,30 @@ def train_epoch(engine: Engine, pos: Position, history: History) -> float:
         if pos.batches % LOSS_CHECK_EVERY == 0:  # .item() waits for the GPU: not every step
             watch.check(pos.epoch)
             bar.set_postfix(loss=f"{loss_sum.item() / pos.batches:.4f}")
+        if engine.tracking.enabled:
+            pos.log_loss_sum += loss.detach()  # a tensor until logged: no wait per step
+            pos.log_batches += 1
         if accelerator.sync_gradients:
             pos.global_step += 1
             pos.epoch_steps += 1
+            if engine.tracking.enabled and pos.global_step % cfg.log_every == 0:
+                log_training(engine, pos, learning_rate)
             if cfg.save_every and pos.global_step % cfg.save_every == 0:
                 watch.check(pos.epoch)  # never checkpoint a diverged model
                 pos.loss_sum = loss_sum.item()
+                pos.log_loss_sum = float(pos.log_loss_sum)
                 save_checkpoint(engine, pos, history)
     bar.close()
     watch.check(pos.epoch)
     total = accelerator.reduce(loss_sum, reduction="sum").item()  # waits for the last step
     return total / (len(engine.loader) * accelerator.num_processes)
+
+
+def log_training(engine: Engine, pos: Position, learning_rate: float) -> None:
+    """The mean batch loss since the last log, and the learning rate, for the trackers."""
+    loss = float(pos.log_loss_sum) / max(pos.log_batches, 1)
+    engine.tracking.add({"train/loss": loss, "train/learning_rate": learning_rate}, pos.global_step)
+    pos.log_loss_sum, pos.log_batches = 0.0, 0
 
 
 def epoch_batches(loader: DataLoader, skip: int) -> Iterator[dict[str, torch.Tensor]]:
