@@ -70,15 +70,17 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for split in ("train", "test")
     }
     overrides = common.pairs(args.set)
-    cfg = TrainConfig(
-        data=str(workdir / "train.jsonl"),
-        test_data=str(workdir / "test.jsonl"),
-        output_dir=str(args.runs),
-        name=f"reuters-{args.name}",
-        overwrite=True,
-        quiet=True,
-        **overrides,
-    ).validate()
+    cfg = TrainConfig.from_dict(
+        {
+            "data": str(workdir / "train.jsonl"),
+            "test_data": str(workdir / "test.jsonl"),
+            "output_dir": str(args.runs),
+            "name": f"reuters-{args.name}",
+            "overwrite": True,
+            "quiet": True,
+            **overrides,
+        }
+    )
     start = time.perf_counter()
     result = train(cfg)
     seconds = time.perf_counter() - start

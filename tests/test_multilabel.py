@@ -411,3 +411,13 @@ def test_single_label_history_keeps_its_keys(tiny_run):
     history = json.loads((tiny_run.run_dir / "history.json").read_text())
     assert set(history) == {"best_epoch", "num_processes", "epochs"}
     assert "val_metrics" not in history["epochs"][0]
+
+
+def test_the_head_starts_at_the_tags_log_odds(tiny_bert_dir):
+    from newsclf.training.model import build_model, start_at_tag_priors
+
+    labels = np.array([[1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0]])  # shares 3/4, 1/4, none
+    model = build_model(str(tiny_bert_dir), ["a", "b", "c"], multi_label=True)
+    start_at_tag_priors(model, labels)
+    expected = [np.log(3), np.log(1 / 3), np.log(1e-4 / (1 - 1e-4))]
+    assert model.classifier.bias.detach().numpy() == pytest.approx(expected, rel=1e-5)

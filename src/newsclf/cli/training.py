@@ -67,7 +67,9 @@ def _tune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trials", type=int, help="trials this process runs (default: 10)")
     p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
     p.add_argument("--config", type=Path, help="YAML file of the base config (flags win)")
-    p.add_argument("--space", type=Path, help="YAML search space (default: see docs/search.md)")
+    p.add_argument(
+        "--space", type=Path, help="YAML search space (default: see docs/experiments.md)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the study of the same --name")
     p.add_argument(
         "--storage",

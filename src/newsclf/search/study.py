@@ -17,6 +17,7 @@ model is kept and scored on the test split, once.
 from __future__ import annotations
 
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from newsclf.training import History
 
 STUDY_DB = "study.db"
+HEARTBEAT_SECONDS = 60
 TRIALS_DIR = "trials"
 
 
@@ -105,11 +107,17 @@ def _sqlite(study_dir: Path) -> str:
 def _open_study(
     name: str, storage: str, resume: bool, pruner: optuna.pruners.BasePruner | None
 ) -> optuna.Study:
-    """The study in `storage`: a new one, or (with `resume`) the one already there."""
+    """The study in `storage`: a new one, or (with `resume`) the one already there. Trials send
+    a heartbeat: one whose process died is marked failed by the next `tune` of the study."""
     import optuna
 
     try:
-        existing = optuna.study.get_all_study_names(storage)
+        with warnings.catch_warnings():  # the heartbeat is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            rdb = optuna.storages.RDBStorage(
+                storage, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=3 * HEARTBEAT_SECONDS
+            )
+        existing = optuna.study.get_all_study_names(rdb)
     except Exception as err:  # Optuna raises the storage's own errors
         raise ConfigError(
             f"--storage {storage}: cannot be opened ({err}). Check the URL."
@@ -121,7 +129,7 @@ def _open_study(
         )
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     return optuna.create_study(
-        study_name=name, storage=storage, direction="maximize", pruner=pruner,
+        study_name=name, storage=rdb, direction="maximize", pruner=pruner,
         load_if_exists=resume,
     )  # fmt: skip
 

@@ -75,7 +75,6 @@ def setup(
 ) -> Engine:
     """Accelerator, loaders, optimizer and schedule, all prepared; the model compiled if asked;
     the trackers started."""
-    import torch
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
@@ -107,15 +106,7 @@ def setup(
         accelerator.register_for_checkpointing(precision.scaler)
     # Validation runs eagerly: compiling the eval graphs too costs more than 500 rows save.
     compiled = compile_model(model) if cfg.compile else model
-    weights = None
-    if cfg.class_weights == "balanced":
-        labels = data.label_matrix("train")
-        counts = (
-            positive_weights(labels)
-            if data.multi_label
-            else balanced_class_weights(labels.tolist(), len(data.label_names))
-        )
-        weights = torch.tensor(counts, dtype=torch.float32, device=accelerator.device)
+    weights = _class_weights(cfg, data, accelerator.device)
     metric = resolve_metric(cfg.metric, data.task)
     if tracking.enabled:
         tracking.start(accelerator)
@@ -124,3 +115,17 @@ def setup(
         sampler_rng, precision, weights, tokenizer, data.label_names, Path(run_dir), metric,
         data.multi_label, tracking,
     )  # fmt: skip
+
+
+def _class_weights(cfg: TrainConfig, data: LoadedData, device: torch.device) -> torch.Tensor | None:
+    """--class-weights balanced: per class (single-label), or per tag's positives (multi-label)."""
+    import torch
+
+    if cfg.class_weights != "balanced":
+        return None
+    labels = data.label_matrix("train")
+    if data.multi_label:
+        weights = positive_weights(labels)
+    else:
+        weights = balanced_class_weights(labels.tolist(), len(data.label_names))
+    return torch.tensor(weights, dtype=torch.float32, device=device)

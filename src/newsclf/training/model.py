@@ -15,6 +15,7 @@ from newsclf.quiet import quiet_libraries
 from newsclf.task import MULTI_LABEL, PROBLEM_TYPES, SINGLE_LABEL
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -74,6 +75,30 @@ def build_model(name: str, label_names: list[str], multi_label: bool = False) ->
             dtype="float32",  # train in fp32 master weights; autocast handles bf16
             ignore_mismatched_sizes=True,  # a fine-tuned model may be re-fine-tuned on new classes
         )
+
+
+def start_at_tag_priors(model: PreTrainedModel, train_labels: np.ndarray) -> None:
+    """A multi-label head whose sigmoids start at each tag's share of the training rows: its
+    bias is the tags' log-odds. From a zero bias every tag starts at 0.5, and the first
+    hundreds of steps go to pushing the rare ones down (Lin et al. 2017, "prior" init)."""
+    import numpy as np
+    import torch
+
+    share = np.clip(train_labels.mean(axis=0), 1e-4, 1 - 1e-4)
+    head = _output_layer(model)
+    with torch.no_grad():
+        head.bias.copy_(torch.as_tensor(np.log(share / (1 - share)), dtype=head.bias.dtype))
+
+
+def _output_layer(model: PreTrainedModel) -> torch.nn.Linear:
+    """The classification head's last linear layer: the one with one output per class."""
+    import torch
+
+    layers = [
+        m for m in model.modules()
+        if isinstance(m, torch.nn.Linear) and m.out_features == model.config.num_labels
+    ]  # fmt: skip
+    return layers[-1]
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -152,7 +152,13 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared]:
     from newsclf.distributed import cpu_processes
     from newsclf.precision import check_training_precision
     from newsclf.task import resolve_metric
-    from newsclf.training.model import build_model, check_max_length, load_tokenizer, resolve_model
+    from newsclf.training.model import (
+        build_model,
+        check_max_length,
+        load_tokenizer,
+        resolve_model,
+        start_at_tag_priors,
+    )
 
     check_max_length(resolve_model(cfg.model), cfg.max_length)
     state = PartialState(cpu=cpu_processes())  # under `accelerate launch`: joins the group
@@ -163,6 +169,8 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared]:
         resolve_metric(cfg.metric, data.task)  # a metric of the other task: refused now
         tokenizer = load_tokenizer(cfg.model)
         model = build_model(cfg.model, data.label_names, data.multi_label)
+        if data.multi_label:
+            start_at_tag_priors(model, data.label_matrix("train"))
         train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
     return state, Prepared(data, tokenizer, model, train_set)
 
