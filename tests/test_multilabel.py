@@ -21,7 +21,7 @@ from newsclf import Classifier, ConfigError, DataError, TrainConfig, load_data, 
 from newsclf.cli import main
 from newsclf.evaluation import compute_metrics
 from newsclf.evaluation.thresholds import grid, threshold_curve, tune_thresholds
-from serve_helpers import PROBE_TEXTS, build_spread_model, reference_logits
+from serve_helpers import PROBE_TEXTS, build_tag_model, reference_logits
 
 TAG_WORDS = {
     "economy": "inflation rates budget deficit",
@@ -313,12 +313,8 @@ def test_pipeline_loads_the_model_and_returns_named_sigmoids(tag_run):
 @pytest.fixture(scope="module")
 def tag_model(tmp_path_factory, tiny_bert_dir):
     """A 4-tag model with known thresholds: 'Sports' always applies (0), 'World' never (1.01)."""
-    path = build_spread_model(tiny_bert_dir, tmp_path_factory.mktemp("tagmodel") / "m")
-    config = json.loads((path / "config.json").read_text())
-    config["problem_type"] = "multi_label_classification"
-    config["newsclf_thresholds"] = {"World": 1.01, "Sports": 0.0, "Business": 0.5, "Sci/Tech": 0.3}
-    (path / "config.json").write_text(json.dumps(config))
-    return path
+    thresholds = {"World": 1.01, "Sports": 0.0, "Business": 0.5, "Sci/Tech": 0.3}
+    return build_tag_model(tiny_bert_dir, tmp_path_factory.mktemp("tagmodel") / "m", thresholds)
 
 
 def _expected_tags(model_dir, texts):
