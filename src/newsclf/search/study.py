@@ -73,7 +73,7 @@ def tune(
     check_space(space, base)
     study = _open_study(base.name, storage or _sqlite(study_dir), resume, pruner)
     objective = _Objective(base, space, metric, study_dir / TRIALS_DIR)
-    with quiet_libraries("logging"):  # Optuna logs a line per trial; the runs print theirs
+    with quiet_libraries("optuna"):  # a line per trial from Optuna; the runs print their own
         study.optimize(objective, n_trials=trials, timeout=timeout, catch=())
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not completed:
