@@ -102,22 +102,22 @@ def _cell_tags(value: Any, sep: str) -> list[Any]:
 def _from_columns(cells: pd.DataFrame, split: str) -> list[list[Any]]:
     """0/1 columns -> the names of the columns holding 1, per row."""
     names = [str(c) for c in cells.columns]
-    flags = {name: [_zero_one(v, name, row, split, cells) for row, v in cells[name].items()]
-             for name in names}  # fmt: skip
-    return [[n for n in names if flags[n][i]] for i in range(len(cells))]
+    flags = [_zero_one(cells[name], name, split, cells) for name in names]
+    return [[n for n, on in zip(names, row, strict=True) if on] for row in zip(*flags, strict=True)]
 
 
-def _zero_one(value: Any, column: str, row: Any, split: str, cells: pd.DataFrame) -> int:
-    key = str(value).strip().lower()
-    if isinstance(value, bool | int | float) and value in (0, 1):
-        return int(value)
-    if key in ZERO_ONE:
-        return ZERO_ONE[key]
-    raise DataError(
-        f"Column {column!r} holds {value!r} at data row {int(row) + 1} of the {split} split "
-        f"({source_of(cells)}): expected 0 or 1 in every class column. Fix the cell, or check "
-        "--label-columns."
-    )
+def _zero_one(column: pd.Series, name: str, split: str, cells: pd.DataFrame) -> list[int]:
+    """A class column's cells as 0/1 (0, 1, 0.0, 1.0, true, false, as numbers or text)."""
+    flags = column.astype(str).str.strip().str.lower().map(ZERO_ONE)
+    bad = flags.isna().to_numpy()
+    if bad.any():
+        row = column.index[bad.argmax()]
+        raise DataError(
+            f"Column {name!r} holds {column[row]!r} at data row {int(row) + 1} of the {split} "
+            f"split ({source_of(cells)}): expected 0 or 1 in every class column. Fix the cell, "
+            "or check --label-columns."
+        )
+    return flags.astype(int).tolist()
 
 
 def class_names(sets: dict[str, list[list[Any]]], names: list[str] | None) -> list[str]:
