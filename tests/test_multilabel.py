@@ -417,3 +417,41 @@ def test_the_head_starts_at_the_tags_log_odds(tiny_bert_dir):
     start_at_tag_priors(model, labels)
     expected = [np.log(3), np.log(1 / 3), np.log(1e-4 / (1 - 1e-4))]
     assert model.classifier.bias.detach().numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_multi_label_run_resumes_to_the_uninterrupted_history(
+    tmp_path, tiny_bert_dir, monkeypatch
+):
+    """Crash mid-epoch 2 (checkpoints every 3 steps), resume: the same history.json, val_metrics
+    and thresholds included, as a run never interrupted."""
+    import sys
+
+    from newsclf import resume
+
+    write_shapes(tmp_path, tagged_rows(160))
+    values = dict(data=str(tmp_path / "joined.csv"), epochs=2, max_train_samples=None,
+                  max_eval_samples=None, max_test_samples=None)  # fmt: skip
+
+    def history(run_dir):
+        rows = json.loads((run_dir / "history.json").read_text())
+        for row in rows["epochs"]:
+            del row["seconds"], row["train_seconds"]
+        return rows
+
+    whole = train(tiny_config(tiny_bert_dir, tmp_path / "whole", **values))
+    loop = sys.modules["newsclf.training.loop"]
+    real, calls = loop.batch_loss, []
+
+    def crash(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 11:
+            raise KeyboardInterrupt("injected crash")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "batch_loss", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tiny_bert_dir, tmp_path / "cut", save_every=3, **values))
+    monkeypatch.undo()
+    resumed = resume(tmp_path / "cut" / "tiny")
+    assert history(resumed.run_dir) == history(whole.run_dir)
+    assert history(whole.run_dir)["epochs"][0]["val_metrics"]
