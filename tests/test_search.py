@@ -5,6 +5,7 @@ pruned trial as pruned. Nothing here asserts which trial wins: tiny models learn
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -64,14 +65,19 @@ def test_resume_continues_the_study_and_a_pruned_trial_is_recorded(search):
     result, base = search
     with pytest.raises(ConfigError, match="already holds study 'study'.*--resume"):
         tune(base, trials=1, space=SPACE)
-    # A pruner that prunes any trial scoring under 2 (every one): the third trial is pruned.
+    # A pruner that prunes any trial scoring under 2 (every one): a two-epoch trial is pruned
+    # after its first epoch; a one-epoch trial is not, as its training is already done.
     always = optuna.pruners.ThresholdPruner(lower=2.0)
-    again = tune(base, trials=1, space=SPACE, resume=True, pruner=always)
-    assert again.trials == 3
+    tune(base, trials=1, space=SPACE, resume=True, pruner=always)
+    again = tune(
+        dataclasses.replace(base, epochs=2), trials=1, space=SPACE, resume=True, pruner=always
+    )
+    assert again.trials == 4
     study = optuna.load_study(study_name="study", storage=f"sqlite:///{base.run_dir / 'study.db'}")
     states = [t.state.name for t in study.trials]
-    assert states == ["COMPLETE", "COMPLETE", "PRUNED"]
-    pruned = base.run_dir / "trials" / "trial-0002"
+    assert states == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"]
+    pruned = base.run_dir / "trials" / "trial-0003"
+    assert len(json.loads((pruned / "history.json").read_text())["epochs"]) == 1
     assert json.loads((pruned / "history.json").read_text())["epochs"]
     assert not (pruned / "best_model").exists()
 

@@ -155,17 +155,19 @@ class _Objective:
         values.update(output_dir=str(run_dir.parent), name=run_dir.name, overwrite=True)
         cfg = TrainConfig.from_dict({**values, "visuals": False})
         pruned: list[int] = []
-        result = train(cfg, Hooks(on_epoch=self._reporter(trial, pruned), score_test=False))
+        reporter = self._reporter(trial, pruned, cfg.epochs)
+        result = train(cfg, Hooks(on_epoch=reporter, score_test=False))
         trial.set_user_attr("run_dir", str(result.run_dir))
         if pruned:
             shutil.rmtree(result.run_dir / rundir.BEST_MODEL, ignore_errors=True)
             raise optuna.TrialPruned(f"pruned after epoch {pruned[0]}")
         return float(result.best_score)
 
-    def _reporter(self, trial: optuna.Trial, pruned: list[int]) -> Any:
+    def _reporter(self, trial: optuna.Trial, pruned: list[int], epochs: int) -> Any:
         def on_epoch(epoch: int, history: History) -> bool:
             trial.report(history.epochs[-1].score(self.metric), epoch)
-            if trial.should_prune():
+            # After the last epoch the training is done: pruning would only discard its result.
+            if epoch < epochs and trial.should_prune():
                 pruned.append(epoch)
                 return True  # stops training; the trial is then recorded as pruned
             return False
