@@ -109,9 +109,10 @@ def train_one(cfg: Any, data: Any) -> dict[str, Any]:
     from newsclf.training import build_model, fit, load_tokenizer
 
     set_seed(cfg.seed)
-    tokenizer = load_tokenizer(cfg.model)
-    model = build_model(cfg.model, data.label_names)
-    train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
+    with quiet_libraries("datasets", "transformers"):
+        tokenizer = load_tokenizer(cfg.model)
+        model = build_model(cfg.model, data.label_names)
+        train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True)
     start = time.perf_counter()

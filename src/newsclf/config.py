@@ -16,6 +16,7 @@ from typing import Any
 from newsclf.errors import ConfigError
 from newsclf.paths import check_readable_file, not_decodable
 from newsclf.precision import check_precision
+from newsclf.recipes import check_accuracy_options
 
 CLASS_WEIGHTS = (None, "balanced")
 MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start-up time
@@ -99,6 +100,44 @@ class TrainConfig:
         "Early stopping: stop after this many epochs without a better validation accuracy.",
         default=None,
     )
+    # Accuracy options (docs/accuracy.md): each is off by default.
+    lr_schedule: str = _help(
+        "The rate after warmup: 'linear' decay to 0, 'cosine' decay to 0, or 'constant'.",
+        default="linear",
+    )
+    layer_lr_decay: float = _help(
+        "Layer-wise learning-rate decay: each encoder layer trains at this times the rate of "
+        "the layer above it, the embeddings lowest (1 = off; e.g. 0.9).",
+        default=1.0,
+    )
+    head_lr_multiplier: float = _help(
+        "The classification head's (and pooler's) learning rate, as a multiple of "
+        "--learning-rate (1 = the same; e.g. 10).",
+        default=1.0,
+    )
+    label_smoothing: float = _help(
+        "Label smoothing of the training loss, in [0, 1) (0 = off; e.g. 0.1).", default=0.0
+    )
+    rdrop_alpha: float = _help(
+        "R-Drop: each batch runs twice with different dropout, and this weight times the "
+        "symmetric KL between the two is added to the loss (0 = off; e.g. 1.0; 2x the compute).",
+        default=0.0,
+    )
+    multi_sample_dropout: int = _help(
+        "Training only: the head's dropout drawn this many times per batch, the losses averaged "
+        "(1 = off; e.g. 5). The saved model is a plain one.",
+        default=1,
+    )
+    ema_decay: float = _help(
+        "Validate and save an exponential moving average of the weights (bias-corrected, "
+        "updated every optimizer step) instead of the weights (0 = off; e.g. 0.99).",
+        default=0.0,
+    )
+    swa_epochs: int = _help(
+        "Validate and save the plain average of the weights after every optimizer step of the "
+        "last N epochs (stochastic weight averaging; 0 = off).",
+        default=0,
+    )
     # Fault tolerance.
     save_every: int | None = _help(
         "Write a resumable checkpoint every N optimizer steps. Default: at the end of each epoch.",
@@ -136,6 +175,7 @@ class TrainConfig:
             )
         _check_fractions(self)
         _check_optimizer(self)
+        check_accuracy_options(self)
         if not 0 <= self.num_workers <= MAX_WORKERS:
             raise ConfigError(
                 f"num_workers={self.num_workers!r}: expected 0 to {MAX_WORKERS} "

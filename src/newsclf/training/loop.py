@@ -17,6 +17,7 @@ from newsclf import rundir
 from newsclf.errors import TrainingError
 from newsclf.evaluation.metrics import compute_metrics
 from newsclf.quiet import show_progress
+from newsclf.training.averaging import averaged
 from newsclf.training.checkpoint import Position, encode_rng, load_checkpoint, save_checkpoint
 from newsclf.training.console import epoch_line, say
 from newsclf.training.engine import Engine, setup
@@ -77,12 +78,13 @@ def run_epoch(engine: Engine, pos: Position, history: History) -> tuple[EpochRow
     start = time.perf_counter()
     train_loss = train_epoch(engine, pos, history)
     train_seconds = time.perf_counter() - start
-    val_loss, metrics = validate(engine)
-    improved = metrics["accuracy"] > pos.best_accuracy
-    if improved:
-        pos.best_accuracy = metrics["accuracy"]
-        history.best_epoch = pos.epoch
-        save_best_model(engine)
+    with averaged(engine.average):  # EMA/SWA: the average is what is validated and saved
+        val_loss, metrics = validate(engine)
+        improved = metrics["accuracy"] > pos.best_accuracy
+        if improved:
+            pos.best_accuracy = metrics["accuracy"]
+            history.best_epoch = pos.epoch
+            save_best_model(engine)
     row = EpochRow(
         epoch=pos.epoch,
         train_loss=round(train_loss, 5),
@@ -122,7 +124,7 @@ def train_epoch(engine: Engine, pos: Position, history: History) -> float:
         # `accumulate` skips the gradient sync (and, inside Accelerate's optimizer, the step)
         # until grad_accum batches have been summed.
         with accelerator.accumulate(model):
-            loss = batch_loss(model, batch, engine.class_weights, precision)
+            loss = batch_loss(model, batch, engine.class_weights, precision, engine.objective)
             accelerator.backward(precision.scale(loss))  # fp16: scaled, so small grads survive
             if accelerator.sync_gradients and cfg.max_grad_norm:
                 precision.unscale(optimizer)  # clip the true gradients, not the scaled ones
@@ -138,6 +140,8 @@ def train_epoch(engine: Engine, pos: Position, history: History) -> float:
             watch.check(pos.epoch)
             bar.set_postfix(loss=f"{loss_sum.item() / pos.batches:.4f}")
         if accelerator.sync_gradients:
+            if engine.average is not None:
+                engine.average.update(pos.epoch)
             pos.global_step += 1
             pos.epoch_steps += 1
             if cfg.save_every and pos.global_step % cfg.save_every == 0:
