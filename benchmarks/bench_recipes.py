@@ -68,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=None, help="where runs are trained")
     p.add_argument("--list", action="store_true", help="print the settings and exit")
     p.add_argument("--table", action="store_true", help="print the table of --out and exit")
+    p.add_argument("--markdown", action="store_true", help="the same as a Markdown table")
     return p.parse_args(argv)
 
 
@@ -132,27 +133,61 @@ def train_one(cfg: Any, data: Any) -> dict[str, Any]:
     }
 
 
-def table(report: dict[str, Any]) -> str:
-    """One line per setting: validation accuracy over its seeds, and its mean difference from
-    the baseline on the seeds both have."""
+def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per setting, in the order first run: best-epoch validation accuracy (%) over its seeds,
+    and its mean difference from the baseline on the seeds both have."""
     runs = report["runs"]
     base = {r["seed"]: r["val_accuracy"] for r in runs if r["setting"] == "baseline"}
-    names = list(dict.fromkeys(r["setting"] for r in runs))
+    out = []
+    for name in dict.fromkeys(r["setting"] for r in runs):
+        rows = [r for r in runs if r["setting"] == name]
+        acc = [r["val_accuracy"] * 100 for r in rows]
+        paired = [(r["val_accuracy"] - base[r["seed"]]) * 100 for r in rows if r["seed"] in base]
+        out.append({
+            "setting": name, "overrides": rows[0]["overrides"], "seeds": [r["seed"] for r in rows],
+            "mean": statistics.mean(acc), "min": min(acc), "max": max(acc),
+            "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+            "vs_baseline": statistics.mean(paired) if paired else None,
+            "best_epochs": [r["best_epoch"] for r in rows],
+            "seconds": statistics.mean(r["seconds"] for r in rows),
+        })  # fmt: skip
+    return out
+
+
+def table(report: dict[str, Any]) -> str:
     lines = [
         f"{'setting':<26} {'seeds':>5} {'val mean':>8} {'min-max':>13} {'std':>5} "
         f"{'vs base':>7} {'epochs':>6} {'s/run':>6}"
     ]
-    for name in names:
-        rows = [r for r in runs if r["setting"] == name]
-        acc = [r["val_accuracy"] * 100 for r in rows]
-        paired = [(r["val_accuracy"] - base[r["seed"]]) * 100 for r in rows if r["seed"] in base]
-        delta = f"{statistics.mean(paired):+.2f}" if paired else "-"
-        std = statistics.stdev(acc) if len(acc) > 1 else 0.0
-        best = ",".join(str(r["best_epoch"]) for r in rows)
+    for s in summary(report):
+        delta = "-" if s["vs_baseline"] is None else f"{s['vs_baseline']:+.2f}"
         lines.append(
-            f"{name:<26} {len(rows):>5} {statistics.mean(acc):>8.2f} "
-            f"{min(acc):>6.2f}-{max(acc):<6.2f} {std:>5.2f} {delta:>7} {best:>6} "
-            f"{statistics.mean(r['seconds'] for r in rows):>6.0f}"
+            f"{s['setting']:<26} {len(s['seeds']):>5} {s['mean']:>8.2f} "
+            f"{s['min']:>6.2f}-{s['max']:<6.2f} {s['std']:>5.2f} {delta:>7} "
+            f"{','.join(map(str, s['best_epochs'])):>6} {s['seconds']:>6.0f}"
+        )
+    return "\n".join(lines)
+
+
+def flags(overrides: dict[str, Any]) -> str:
+    """The `newsclf train` flags of a setting."""
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items()) or "(none)"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The table of docs/accuracy.md: every setting, the flags and the command behind it."""
+    lines = [
+        "| setting | `newsclf train` flags | seeds | val acc mean | min-max | std | vs baseline "
+        "| best epochs | s/run (1 thread) | reproduce |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in summary(report):
+        delta = "-" if s["vs_baseline"] is None else f"{s['vs_baseline']:+.2f}"
+        lines.append(
+            f"| {s['setting']} | `{flags(s['overrides'])}` | {len(s['seeds'])} | "
+            f"{s['mean']:.2f}% | {s['min']:.2f}-{s['max']:.2f} | {s['std']:.2f} | {delta} | "
+            f"{','.join(map(str, s['best_epochs']))} | {s['seconds']:.0f} | "
+            f"`python benchmarks/bench_recipes.py --settings {s['setting']}` |"
         )
     return "\n".join(lines)
 
@@ -165,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out = args.out or default_out()
     report = json.loads(out.read_text()) if out.exists() else None
-    if args.table:
-        print(table(report) if report else f"no results in {out}")
+    if args.table or args.markdown:
+        print((markdown if args.markdown else table)(report) if report else f"no results in {out}")
         return 0
     import torch
 
