@@ -4,6 +4,7 @@ history.json), results are written after every run, and a second call skips what
 import json
 
 from benchmarks import bench_recipes
+
 from helpers import tiny_config
 from newsclf import train
 
