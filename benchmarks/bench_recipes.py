@@ -101,8 +101,10 @@ class Data:
         return self.cache[key]
 
 
-def train_one(cfg: Any, data: Any) -> dict[str, Any]:
-    """`newsclf train` up to the end of `fit`: seed, model, tokenized rows, the loop."""
+def train_one(cfg: Any, data: Any, keep: Any = None) -> dict[str, Any]:
+    """`newsclf train` up to the end of `fit`: seed, model, tokenized rows, the loop.
+    `keep(run_dir)`, if given, reads what it needs from the run (its best_model/) before the
+    run is deleted; what it returns is the result's "kept"."""
     from accelerate.utils import set_seed
 
     from newsclf.data import tokenize
@@ -120,6 +122,8 @@ def train_one(cfg: Any, data: Any) -> dict[str, Any]:
     try:
         with quiet_libraries("datasets", "transformers"):
             history = fit(cfg, model, tokenizer, train_set, data, run_dir).to_dict()
+        seconds = round(time.perf_counter() - start, 1)
+        kept = keep(run_dir) if keep is not None else None
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     best = next(r for r in history["epochs"] if r["epoch"] == history["best_epoch"])
@@ -128,8 +132,9 @@ def train_one(cfg: Any, data: Any) -> dict[str, Any]:
         "val_accuracy": best["val_accuracy"],
         "val_f1": best["val_f1"],
         "epochs_run": len(history["epochs"]),
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": seconds,
         "history": history,
+        **({"kept": kept} if kept is not None else {}),
     }
 
 
@@ -150,6 +155,8 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
             "vs_baseline": statistics.mean(paired) if paired else None,
             "best_epochs": [r["best_epoch"] for r in rows],
             "seconds": statistics.mean(r["seconds"] for r in rows),
+            "command": rows[0].get("command")
+            or f"python benchmarks/bench_recipes.py --settings {name}",
         })  # fmt: skip
     return out
 
@@ -187,7 +194,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {s['setting']} | `{flags(s['overrides'])}` | {len(s['seeds'])} | "
             f"{s['mean']:.2f}% | {s['min']:.2f}-{s['max']:.2f} | {s['std']:.2f} | {delta} | "
             f"{','.join(map(str, s['best_epochs']))} | {s['seconds']:.0f} | "
-            f"`python benchmarks/bench_recipes.py --settings {s['setting']}` |"
+            f"`{s['command']}` |"
         )
     return "\n".join(lines)
 

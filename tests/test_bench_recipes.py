@@ -39,3 +39,22 @@ def test_a_sweep_run_is_a_train_run_and_the_sweep_resumes(tmp_path, tiny_bert_di
     assert [r["setting"] for r in rows] == ["baseline", "tiny_ema"]
     assert rows[0]["vs_baseline"] == 0.0
     assert "`--ema-decay 0.9`" in bench_recipes.markdown(report)
+
+
+def test_self_distillation_sweep_trains_a_teacher_then_a_student(tmp_path, tiny_bert_dir):
+    import torch
+    from benchmarks import bench_self_distill
+
+    from newsclf.training import engine
+
+    small = dict(TINY, model=str(tiny_bert_dir), batch_size=16, max_length=48, precision="fp32")
+    out = tmp_path / "recipes.json"
+    argv = ["--seeds", "7", "--out", str(out), "--workdir", str(tmp_path / "work")]
+    argv += ["--threads", str(torch.get_num_threads()), "--set"]
+    argv += [f"{k}={v}" for k, v in small.items()]
+    real = engine.make_objective
+    assert bench_self_distill.main(argv) == 0
+    assert engine.make_objective is real  # the student's loss is put back
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["setting"] == "self_distill_a0.5_t2" and 0 <= run["val_accuracy"] <= 1
+    assert run["seconds"] >= run["student_seconds"] > 0
