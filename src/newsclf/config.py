@@ -16,7 +16,7 @@ from typing import Any
 from newsclf.errors import ConfigError
 from newsclf.paths import check_readable_file, not_decodable
 from newsclf.precision import check_precision
-from newsclf.recipes import check_accuracy_options
+from newsclf.recipes import check_accuracy_options, with_recipe
 
 CLASS_WEIGHTS = (None, "balanced")
 MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start-up time
@@ -101,6 +101,11 @@ class TrainConfig:
         default=None,
     )
     # Accuracy options (docs/accuracy.md): each is off by default.
+    recipe: str | None = _help(
+        "A named bundle of the accuracy options below (newsclf.recipes.RECIPES, "
+        "docs/accuracy.md). An option also given as a flag or config key wins over the recipe.",
+        default=None,
+    )
     lr_schedule: str = _help(
         "The rate after warmup: 'linear' decay to 0, 'cosine' decay to 0, or 'constant'.",
         default="linear",
@@ -216,6 +221,7 @@ class TrainConfig:
                 f"Unknown config key(s) {unknown}.{hint} Expected keys among: "
                 f"{', '.join(sorted(fields))}."
             )
+        values = with_recipe(values)  # the recipe's options, under those given explicitly
         return cls(**{k: _convert(v, fields[k]) for k, v in values.items()}).validate()
 
     @classmethod

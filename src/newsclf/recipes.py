@@ -19,10 +19,35 @@ TrainConfig = Any
 # --lr-schedule: what the rate does after warmup, and transformers' name for that schedule.
 LR_SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
+# --recipe NAME: named bundles of options, measured in docs/accuracy.md (validation accuracy
+# over three seeds, test scored once). Options given explicitly win over a recipe's.
+RECIPES: dict[str, dict[str, Any]] = {
+    "RECIPE_NAME": {},
+}
+
+
+def with_recipe(values: dict[str, Any]) -> dict[str, Any]:
+    """Config values with their recipe's options filled in where not given explicitly."""
+    name = values.get("recipe")
+    if name is None:
+        return values
+    _check_recipe(name)
+    return {**RECIPES[name], **values}
+
+
+def _check_recipe(name: Any) -> None:
+    if not isinstance(name, str) or name not in RECIPES:
+        raise ConfigError(
+            f"recipe={name!r}: expected one of {', '.join(RECIPES)}, e.g. "
+            f"{next(iter(RECIPES))!r} (docs/accuracy.md), or none."
+        )
+
 
 def check_accuracy_options(cfg: TrainConfig) -> None:
     """Refuse an out-of-range accuracy option, or two that cannot go together, naming the field,
     the value, what is expected and an example."""
+    if cfg.recipe is not None:
+        _check_recipe(cfg.recipe)
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise ConfigError(
             f"lr_schedule={cfg.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}, "
