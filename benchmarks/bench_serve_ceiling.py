@@ -8,7 +8,7 @@ The server's batching ratio (`bench_serve.py`: texts/s with batching against
 `--max-batch-size 1`) cannot exceed what the model gains from batching in the same process.
 This measures that ceiling the way the server runs a batch: texts arrive in groups (16 at a
 time, as from 16 concurrent clients, or 64), each group goes through `Classifier.infer`, sorted
-by length and cut into sub-batches of `--sub-batch` (the server's CPU_SUB_BATCH), against one
+by length and cut into sub-batches of `--sub-batch` (the server's CPU_ONLINE_BATCH), against one
 text per forward pass. Same texts (the AG News test split in a seeded order), same precision,
 fastest of `--repeats` passes over them.
 

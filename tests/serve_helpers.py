@@ -100,3 +100,15 @@ def build_spread_model(tiny_bert_dir, path, scale: float = 2.0):
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def build_tag_model(tiny_bert_dir, path, thresholds: dict[str, float]):
+    """The spread model as a multi-label one, with known thresholds in its config."""
+    import json
+
+    build_spread_model(tiny_bert_dir, path)
+    config = json.loads((path / "config.json").read_text())
+    config["problem_type"] = "multi_label_classification"
+    config["newsclf_thresholds"] = thresholds
+    (path / "config.json").write_text(json.dumps(config))
+    return path

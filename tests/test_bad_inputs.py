@@ -27,7 +27,7 @@ AS_ROOT = pytest.mark.skipif(IS_ROOT, reason="root reads and writes through any 
 # Every message says what to do about it; one of these words names the fix.
 FIX_WORDS = (
     "expected", "Expected", "pass", "Pass", "Fix", "Check", "Pick", "See", "Use", "Remove",
-    "Add", "Give", "Write", "Make", "Name", "Fill", "map", "Re-save",
+    "Add", "Give", "Write", "Make", "Name", "Fill", "map", "Re-save", "Install",
 )  # fmt: skip
 OUTPUT_DIRS = ("runs", "out")
 TRAIN = ["train", "--data", "train.csv", "--model", "model", "--output-dir", "out"]
@@ -129,6 +129,25 @@ ROWS = [
     row([*TRAIN, "--data", "latin1.csv"], "not valid utf-8", id="data-bad-encoding"),
     row([*TRAIN, "--test-data", "nope.csv"], "nope.csv does not exist", id="test-data-missing"),
     row([*TRAIN, "--data", "locked.csv"], "permission denied", id="data-unreadable", marks=AS_ROOT),
+    # --- multi-label data ----------------------------------------------------------------------
+    row([*TRAIN, "--data", "tags_twice.csv"], "names ['x'] more than once", id="tags-repeated"),
+    row([*TRAIN, "--data", "tags.csv", "--label-names", "x,z"], "Labels ['y'] in the train split", id="tags-unknown"),
+    row([*TRAIN, "--data", "tags.csv", "--label-names", "x,y,z"], "['z'] never occur in the training", id="tags-never-in-train"),
+    row([*TRAIN, "--data", "tag_columns.csv", "--label-columns", "x,y"], "Column 'x' holds '2' at data row 4", id="tags-not-0-1"),
+    row([*TRAIN, "--data", "tag_columns.csv", "--label-columns", "tag_*"], "'tag_*' matches no column", id="tags-prefix-unmatched"),
+    row([*TRAIN, "--data", "tag_columns.csv", "--label-columns", "x,z"], "Label column 'z' not in the train split", id="tags-column-missing"),
+    row([*TRAIN, "--label-columns", "x,y", "--task", "single-label"], "0/1 columns are multi-label data", id="tags-task-single"),
+    row([*TRAIN, "--task", "multi"], "task='multi': expected one of auto", id="task-unknown"),
+    row([*TRAIN, "--metric", "micro_f1"], "does not apply to single-label data", id="metric-for-other-task"),
+    row([*TRAIN, "--data", "tags.csv", "--metric", "accuracy"], "does not apply to multi-label data", id="metric-accuracy-multi"),
+    row([*TRAIN, "--thresholds", "each"], "thresholds='each': expected global or per-class", id="thresholds-mode"),
+    # --- tracking and search -------------------------------------------------------------------
+    row([*TRAIN, "--report-to", "neptune"], "unknown tracker(s) ['neptune']", id="tracker-unknown"),
+    row([*TRAIN, "--report-to", "wandb"], "needs the wandb package", id="tracker-not-installed"),
+    row([*TRAIN, "--report-to", "mlflow", "--tracking-uri", "http://127.0.0.1:9"], "cannot be reached", id="tracker-unreachable"),
+    row([*TRAIN, "--log-every", "0"], "log_every=0: expected a whole number >= 1", id="log-every-zero"),
+    row(["tune", "--space", "nope.yaml"], "Search space file nope.yaml does not exist", id="tune-space-missing"),
+    row(["tune", "--trials", "0"], "--trials=0: expected a whole number >= 1", id="tune-zero-trials"),
     # --- model and output ----------------------------------------------------------------------
     row([*TRAIN, "--model", "./nope"], "--model directory nope does not exist", id="model-missing"),
     row([*TRAIN, "--model", "not_a_model"], "not a complete model directory", id="model-not-a-model"),
@@ -215,6 +234,12 @@ def workspace(tmp_path_factory, tiny_bert_dir) -> Path:
     write_csv(root / "blank_texts.csv", [("  ", n) for _, n in rows])
     write_csv(root / "headerless_odd.csv", rows[1:], header=rows[0])
     write_csv(root / "texts.csv", [("one",), ("",), ("three",)], header=("text",))
+    tags = [(t, "x|y" if i % 2 else "x") for i, (t, _) in enumerate(rows)]
+    write_csv(root / "tags.csv", tags)
+    write_csv(root / "tags_twice.csv", [*tags, ("a twice tagged text", "x|x")])
+    columns = [(t, 1, i % 2) for i, (t, _) in enumerate(rows)]
+    columns[3] = (columns[3][0], 2, 0)
+    write_csv(root / "tag_columns.csv", columns, header=("text", "x", "y"))
     lines = [{"text": t, "label": None if i == 3 else n} for i, (t, n) in enumerate(rows)]
     (root / "nan_labels.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     lines = [{"text": t, "label": 1 if i == 3 else n} for i, (t, n) in enumerate(rows)]

@@ -7,6 +7,7 @@ from helpers import CLASS_WORDS, synthetic_rows, write_csv
 from newsclf import DataError, TrainConfig, load_data
 from newsclf.data import AG_NEWS_LABELS, load_eval_split, parse_label_map, tokenize
 from newsclf.errors import HubUnreachableError
+from newsclf.task import ModelTask
 
 
 def cfg(data, **kw) -> TrainConfig:
@@ -213,7 +214,8 @@ def test_one_labelled_file_gets_a_stratified_seeded_test_split(tmp_path):
     write_csv(tmp_path / "labelled.csv", synthetic_rows(200))
     data = load_data(cfg(tmp_path / "labelled.csv"))
     summary = data.summary()
-    assert summary["carved"]["test"] == {"from": "train", "fraction": 0.1, "seed": 42}
+    carved = {"from": "train", "fraction": 0.1, "seed": 42, "method": "stratified"}
+    assert summary["carved"]["test"] == carved
     assert summary["splits"]["test"]["class_counts"] == {n: 5 for n in sorted(CLASS_WORDS)}
     assert any(note.startswith("test: 20 rows held out from train") for note in summary["notes"])
     train, val, test = (set(data.splits[s]["text"]) for s in ("train", "validation", "test"))
@@ -225,7 +227,7 @@ def test_one_labelled_file_gets_a_stratified_seeded_test_split(tmp_path):
     assert again != data.splits["test"]["text"]
     # Evaluating the run later scores the same carved rows, not the whole file.
     texts, labels, _ = load_eval_split(
-        cfg(tmp_path / "labelled.csv"), "test", data.label_names, False
+        cfg(tmp_path / "labelled.csv"), "test", ModelTask(data.label_names), False
     )
     assert (texts, labels) == (data.splits["test"]["text"], data.splits["test"]["label"])
 
@@ -261,14 +263,16 @@ def test_no_header_reads_the_first_row_as_data(tmp_path):
 def test_label_names_match_ignoring_case_and_punctuation(tmp_path):
     rows = [("a", "world"), ("b", "SPORTS"), ("c", "sci_tech"), ("d", " Business ")]
     write_csv(tmp_path / "eval.csv", rows)
-    texts, labels, _ = load_eval_split(cfg(tmp_path / "eval.csv"), "test", AG_NEWS_LABELS, True)
+    texts, labels, _ = load_eval_split(
+        cfg(tmp_path / "eval.csv"), "test", ModelTask(AG_NEWS_LABELS), True
+    )
     assert labels == [0, 1, 3, 2] and texts == ["a", "b", "c", "d"]
 
 
 def test_evaluating_on_a_dataset_scores_its_split():
     names = list(reversed(AG_NEWS_LABELS))  # a model may number the classes its own way
     bundled = cfg("ag_news")
-    texts, labels, _ = load_eval_split(bundled, "test", names, True)
+    texts, labels, _ = load_eval_split(bundled, "test", ModelTask(names), True)
     data = load_data(bundled)
     assert texts == data.splits["test"]["text"]
     assert [names[i] for i in labels] == [AG_NEWS_LABELS[i] for i in data.splits["test"]["label"]]
@@ -284,10 +288,10 @@ def test_label_map_from_pairs_and_files(tmp_path):
     assert mapping == {"politics": "World", "football": "Sports"}
     write_csv(tmp_path / "eval.csv", [("a", "politics"), ("b", "football")])
     eval_cfg = cfg(tmp_path / "eval.csv")
-    _, labels, _ = load_eval_split(eval_cfg, "test", AG_NEWS_LABELS, True, mapping)
+    _, labels, _ = load_eval_split(eval_cfg, "test", ModelTask(AG_NEWS_LABELS), True, mapping)
     assert labels == [0, 1]
     with pytest.raises(DataError, match=r"'politics'\] in the test split"):
-        load_eval_split(eval_cfg, "test", AG_NEWS_LABELS, True)
+        load_eval_split(eval_cfg, "test", ModelTask(AG_NEWS_LABELS), True)
 
 
 def test_empty_labels_are_refused_not_made_a_class(tmp_path):

@@ -35,7 +35,8 @@ class Spy:
 
     def __init__(self, inner, fail_on_call: int | None = None) -> None:
         self.inner, self.fail_on_call, self.calls = inner, fail_on_call, []
-        self.label_names = inner.label_names
+        self.label_names, self.multi_label = inner.label_names, inner.multi_label
+        self.prediction = inner.prediction
 
     def infer(self, texts, batch_size=None):
         self.calls.append(len(texts))
@@ -100,11 +101,17 @@ class ConstantClassifier:
     """Answers instantly, so that the test measures the reading and writing alone."""
 
     label_names = AG_NAMES
+    multi_label = False
 
     def infer(self, texts, batch_size=None):
         from newsclf.inference import Inference
 
         return Inference(np.tile([0.1, 0.2, 0.3, 0.4], (len(texts), 1)))
+
+    def prediction(self, probabilities):
+        from newsclf.inference import Prediction
+
+        return Prediction.from_probabilities(probabilities, AG_NAMES)
 
 
 def test_memory_stays_bounded_on_a_file_far_larger_than_a_chunk(tmp_path):

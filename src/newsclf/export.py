@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf.errors import ModelError, OutputError
-from newsclf.inference.classifier import softmax
+from newsclf.inference.classifier import sigmoid, softmax
 from newsclf.inference.onnx_backend import EMBEDDING, LOGITS, OnnxBackend
 from newsclf.model_dir import EXPORT_INFO, ONNX_FILE, find_model_dir, is_onnx_dir
 from newsclf.quiet import quiet_libraries
+from newsclf.task import MULTI_LABEL, PROBLEM_TYPES
 
 if TYPE_CHECKING:
     import torch
@@ -196,29 +197,54 @@ def _quantize(file: Path) -> None:
 
 
 def _parity(model: Any, tokenizer: Any, stage: Path) -> float:
-    """The largest gap between PyTorch's and ONNX Runtime's probabilities on SAMPLE_TEXTS."""
+    """The largest gap between PyTorch's and ONNX Runtime's probabilities on SAMPLE_TEXTS
+    (softmax, or a sigmoid per class for a multi-label model)."""
     import numpy as np
     import torch
 
+    activate = sigmoid if _multi_label(model.config) else softmax
     with torch.inference_mode():
         enc = tokenizer(list(SAMPLE_TEXTS), padding=True, return_tensors="pt")
-        expected = torch.softmax(model(**enc).logits.float(), dim=-1).numpy()
+        expected = activate(model(**enc).logits.float().numpy())
     logits, _ = OnnxBackend(stage).infer(list(SAMPLE_TEXTS))
-    return float(np.abs(softmax(logits) - expected).max())
+    return float(np.abs(activate(logits) - expected).max())
+
+
+def _multi_label(config: Any) -> bool:
+    return config.problem_type == PROBLEM_TYPES[MULTI_LABEL]
 
 
 def _readme(config: Any, inputs: list[str], int8: bool) -> str:
+    multi = _multi_label(config)
     return README_TEMPLATE.format(
         weights="int8 weights (dynamic quantization)" if int8 else "fp32 weights",
         labels=[config.id2label[i] for i in range(config.num_labels)],
         inputs=", ".join(inputs),
+        activation=MULTI_LABEL_OUTPUT if multi else SINGLE_LABEL_OUTPUT,
+        task="multi-label: any number of tags per text" if multi else "one class per text",
     )
+
+
+SINGLE_LABEL_OUTPUT = """\
+probs = np.exp(logits - logits.max(1, keepdims=True))
+probs /= probs.sum(1, keepdims=True)
+for text, row in zip(texts, probs):
+    print(id2label[str(row.argmax())], round(float(row.max()), 3), text)"""
+
+MULTI_LABEL_OUTPUT = """\
+# Multi-label: a sigmoid per class; a tag applies at or above its threshold, tuned on the
+# validation split when the model was trained (config.json, "newsclf_thresholds").
+thresholds = json.load(open("config.json")).get("newsclf_thresholds", {})
+probs = 1 / (1 + np.exp(-logits))
+for text, row in zip(texts, probs):
+    names = [id2label[str(i)] for i in range(len(row))]
+    print([n for n, p in zip(names, row) if p >= thresholds.get(n, 0.5)], text)"""
 
 
 README_TEMPLATE = """\
 # ONNX text classifier ({weights})
 
-Written by `newsclf export`. Classes, in output order: {labels}
+Written by `newsclf export` ({task}). Classes, in output order: {labels}
 
 - `model.onnx`: inputs {inputs} (int64, `[batch, sequence]`);
   outputs `logits` `[batch, classes]` and `cls_embedding` `[batch, hidden]`.
@@ -249,10 +275,7 @@ feed = {{
 }}
 names = [i.name for i in session.get_inputs()]
 logits = session.run(["logits"], {{k: v for k, v in feed.items() if k in names}})[0]
-probs = np.exp(logits - logits.max(1, keepdims=True))
-probs /= probs.sum(1, keepdims=True)
-for text, row in zip(texts, probs):
-    print(id2label[str(row.argmax())], round(float(row.max()), 3), text)
+{activation}
 ```
 
 With newsclf installed, the directory is a model like any other:

@@ -15,6 +15,7 @@ from typing import Any
 from newsclf import paths
 from newsclf.errors import ModelError
 from newsclf.rundir import BEST_MODEL
+from newsclf.task import ModelTask
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 ONNX_FILE = "model.onnx"  # an export's weights (newsclf export)
@@ -94,3 +95,9 @@ def model_label_names(path: Path) -> list[str]:
         raise ModelError(
             f"{path / 'config.json'} has id2label {id2label}: expected ids 0..N-1. Re-save the model."
         ) from None
+
+
+def model_task(path: Path) -> ModelTask:
+    """The class names, whether the model is multi-label, and its thresholds (no weights
+    loaded)."""
+    return ModelTask.from_config(model_config(path), model_label_names(path))

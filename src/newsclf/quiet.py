@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 # The libraries `quiet_libraries` knows how to silence.
-LIBRARIES = ("transformers", "datasets", "logging")
+LIBRARIES = ("transformers", "datasets", "logging", "optuna")
 
 
 def show_progress(quiet: bool) -> bool:
@@ -26,7 +26,8 @@ def show_progress(quiet: bool) -> bool:
 def quiet_libraries(*libraries: str) -> Iterator[None]:
     """Within the block, the named libraries draw no progress bars and log errors only; their
     settings are put back afterwards. `logging` silences Python warnings-level log records
-    (the ONNX exporter and quantizer log through it). Naming no library silences all three.
+    (the ONNX exporter and quantizer log through it); `optuna` keeps its warnings and drops
+    its line per trial. Naming no library silences them all.
 
     Each library is imported only when named, so an ONNX-only command never loads transformers.
     """
@@ -76,4 +77,21 @@ def _logging() -> Iterator[None]:
         logging.disable(logging.NOTSET)
 
 
-_SILENCERS = {"transformers": _transformers, "datasets": _datasets, "logging": _logging}
+@contextmanager
+def _optuna() -> Iterator[None]:
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+_SILENCERS = {
+    "transformers": _transformers,
+    "datasets": _datasets,
+    "logging": _logging,
+    "optuna": _optuna,
+}

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from newsclf.errors import ConfigError
+from newsclf.task import MULTI_LABEL
 
 # `cfg` below is a TrainConfig: config.py imports this module, so it is not imported back.
 TrainConfig = Any
@@ -83,6 +84,28 @@ def check_accuracy_options(cfg: TrainConfig) -> None:
             "one of them, e.g. multi_sample_dropout=1."
         )
     _check_averaging(cfg)
+    if cfg.task == MULTI_LABEL:
+        check_loss_options_task(cfg, multi_label=True)
+
+
+def check_loss_options_task(cfg: TrainConfig, multi_label: bool) -> None:
+    """The loss options are written for softmax cross-entropy: refuse them on multi-label data
+    (named by --task, or found by --task auto once the labels are read)."""
+    given = [
+        f"{name}={getattr(cfg, name)!r}"
+        for name, off in (
+            ("label_smoothing", 0.0),
+            ("rdrop_alpha", 0.0),
+            ("multi_sample_dropout", 1),
+        )
+        if getattr(cfg, name) != off
+    ]
+    if multi_label and given:
+        raise ConfigError(
+            f"{', '.join(given)} with multi-label data: label smoothing, R-Drop and multi-sample "
+            "dropout change the single-label cross-entropy only. Leave them off for multi-label "
+            "(the weight averages and learning-rate options apply to both tasks)."
+        )
 
 
 def _check_averaging(cfg: TrainConfig) -> None:

@@ -22,6 +22,10 @@ TEST_METRICS_JSON = "test_metrics.json"
 BEST_MODEL = "best_model"
 PROGRESS_PNG = "training_progress.png"
 CONFUSION_PNG = "confusion_matrix.png"
+# Multi-label runs: the thresholds tuned on validation, and their pictures.
+THRESHOLDS_JSON = "thresholds.json"
+COOCCURRENCE_PNG = "label_cooccurrence.png"
+CURVE_PNG = "threshold_curve.png"
 TSNE_HTML = "embeddings_tsne3d.html"
 TSNE_CSV = "embeddings_tsne3d.csv"
 BASELINE_JSON = "baseline_metrics.json"
@@ -68,7 +72,13 @@ def read_history(run_dir: Path) -> dict[str, Any]:
 
 def read_test_metrics(run_dir: Path) -> dict[str, Any] | None:
     """test_metrics.json, or None for a run that was never scored on its test split."""
-    path = Path(run_dir) / TEST_METRICS_JSON
+    return read_optional(run_dir, TEST_METRICS_JSON)
+
+
+def read_optional(run_dir: Path, name: str) -> dict[str, Any] | None:
+    """A JSON file of the run, or None where the run has none (thresholds.json of a
+    single-label run, data.json of a run written before it existed)."""
+    path = Path(run_dir) / name
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 

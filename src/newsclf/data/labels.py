@@ -97,8 +97,8 @@ def _check_one_kind(labels: pd.Series, split: str, df: pd.DataFrame) -> None:
 def _mapped(labels: pd.Series, label_map: dict[str, str], names: list[str] | None) -> pd.Series:
     """Apply --label-map; each target must be a class name."""
     if names:
-        lookup = _loose_lookup(names)
-        wrong = sorted(v for v in set(label_map.values()) if _loose(v) not in lookup)
+        lookup = loose_lookup(names)
+        wrong = sorted(v for v in set(label_map.values()) if loose(v) not in lookup)
         if wrong:
             raise DataError(
                 f"--label-map maps to {wrong}, which the model does not know: its classes are "
@@ -107,14 +107,14 @@ def _mapped(labels: pd.Series, label_map: dict[str, str], names: list[str] | Non
     return labels.map(lambda v: label_map.get(str(v).strip(), v))
 
 
-def _loose(name: str) -> str:
+def loose(name: str) -> str:
     """Label names match ignoring case, spaces and punctuation: 'sci_tech' is 'Sci/Tech'."""
     return re.sub(r"[^0-9a-z]", "", str(name).casefold())
 
 
-def _loose_lookup(names: list[str]) -> dict[str, int]:
+def loose_lookup(names: list[str]) -> dict[str, int]:
     """Loose form -> class id, for the forms only one class has."""
-    forms = [_loose(n) for n in names]
+    forms = [loose(n) for n in names]
     return {f: i for i, f in enumerate(forms) if f and forms.count(f) == 1}
 
 
@@ -144,8 +144,8 @@ def label_mapping(
 
 def label_ids(labels: pd.Series, to_id: dict[Any, int], names: list[str], split: str) -> list:
     """Label values -> class ids: exactly, as text, or loosely (case and punctuation aside)."""
-    loose = _loose_lookup(names)
-    ids = labels.map(lambda v: to_id.get(v, to_id.get(str(v), loose.get(_loose(str(v)), -1))))
+    fuzzy = loose_lookup(names)
+    ids = labels.map(lambda v: to_id.get(v, to_id.get(str(v), fuzzy.get(loose(str(v)), -1))))
     unknown = sorted({str(v) for v in labels[ids < 0]})
     if unknown:
         numbers = [k for k in to_id if isinstance(k, int)]

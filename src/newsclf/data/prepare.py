@@ -21,18 +21,29 @@ from newsclf.data.labels import (
     label_mapping,
     source_of,
 )
+from newsclf.data.multilabel import (
+    cardinality,
+    class_names,
+    decide_task,
+    label_columns,
+    multi_hot,
+    tag_sets,
+)
 from newsclf.data.readers import RawTable, numeric_labels, open_table
 from newsclf.data.sources import read_source, wanted_columns
 from newsclf.data.splits import Split, check_train, stratified_split, subsample
 from newsclf.data.workdir import new_workdir
 from newsclf.errors import DataError
 from newsclf.quiet import quiet_libraries
+from newsclf.task import MULTI_LABEL, SINGLE_LABEL
 
 if TYPE_CHECKING:
     import datasets
+    import numpy as np
     import pandas as pd
 
     from newsclf.config import TrainConfig
+    from newsclf.task import ModelTask
 
 
 @dataclass
@@ -44,17 +55,45 @@ class LoadedData:
     # What was decided for the user: a carved split, a file read without a header row.
     notes: list[str] = field(default_factory=list)
     carved: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task: str = SINGLE_LABEL  # or MULTI_LABEL: `label` is then a 0/1 list per row
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task == MULTI_LABEL
+
+    def label_matrix(self, split: str) -> np.ndarray:
+        """A split's labels: class ids [N], or the 0/1 matrix [N, classes] for multi-label."""
+        import numpy as np
+
+        column = self.splits[split].with_format("numpy")["label"]
+        return np.asarray(column, dtype=np.uint8 if self.multi_label else np.int64)
 
     def summary(self) -> dict[str, Any]:
-        """Rows and class counts per split: what `data.json` and the report show."""
+        """Rows and class counts per split (rows carrying each tag, for multi-label): what
+        `data.json` and the report show."""
+        import numpy as np
+
         out = {}
-        for split, ds in self.splits.items():
-            counts = {name: 0 for name in self.label_names}
-            for label in ds["label"]:
-                counts[self.label_names[label]] += 1
-            out[split] = {"rows": len(ds), "class_counts": counts}
+        for split in self.splits:
+            labels = self.label_matrix(split)
+            counts = (
+                labels.sum(axis=0)
+                if self.multi_label
+                else np.bincount(labels, minlength=len(self.label_names))
+            )
+            row = {
+                "rows": len(labels),
+                "class_counts": dict(zip(self.label_names, counts.tolist(), strict=True)),
+            }
+            out[split] = {**row, **(cardinality(labels) if self.multi_label else {})}
+        tags = {}
+        if self.multi_label:  # rows of train carrying both tags i and j (the diagonal: i)
+            train = self.label_matrix("train").astype(np.int64)
+            tags = {"cooccurrence": (train.T @ train).tolist()}
         return {
+            "task": self.task,
             "label_names": self.label_names,
+            **tags,
             "splits": out,
             "skipped_empty": self.skipped_empty,
             "carved": self.carved,
@@ -96,8 +135,12 @@ def _prepare(
     workdir: Path,
 ) -> LoadedData:
     """Map the labels, carve the missing splits, subsample: `load_data` after reading."""
-    label_names, tables, skipped = _tables(frames, cfg, declared, label_map, workdir)
+    label_names, tables, skipped, (task, why) = _tables(frames, cfg, declared, label_map, workdir)
     notes = [n for raw in frames.values() if (n := raw.attrs.get("note"))]
+    if cfg.task == "auto":
+        other = MULTI_LABEL if task == SINGLE_LABEL else SINGLE_LABEL
+        notes.append(f"task: {task}, as {why}; --task {other} says otherwise")
+    method = "iterative stratification" if task == MULTI_LABEL else "stratified"
     carved = {}
     for split, fraction, flag in (
         ("test", cfg.test_fraction, "test"),
@@ -107,11 +150,16 @@ def _prepare(
             tables["train"], tables[split] = stratified_split(
                 tables["train"], fraction, cfg.seed, split, flag
             )
-            carved[split] = {"from": "train", "fraction": fraction, "seed": cfg.seed}
+            carved[split] = {
+                "from": "train",
+                "fraction": fraction,
+                "seed": cfg.seed,
+                "method": method,
+            }
             skipped.setdefault(split, 0)
             notes.append(
                 f"{split}: {len(tables[split]):,} rows held out from train ({fraction:.0%}, "
-                f"stratified, seed {cfg.seed}), as no {split} split was given"
+                f"{method}, seed {cfg.seed}), as no {split} split was given"
             )
     check_train(tables["train"], label_names)
     limits = {
@@ -121,16 +169,17 @@ def _prepare(
     }
     for split, limit in limits.items():
         tables[split] = subsample(tables[split], limit, cfg.seed)
-    return LoadedData(_to_datasets(tables), label_names, cfg.data, skipped, notes, carved)
+    splits = _to_datasets(tables)
+    return LoadedData(splits, label_names, cfg.data, skipped, notes, carved, task)
 
 
 def load_eval_split(
     cfg: TrainConfig,
     split: str,
-    label_names: list[str],
+    model: ModelTask,
     whole_file: bool,
     label_map: dict[str, str] | None = None,
-) -> tuple[list[str], list[int], list[str]]:
+) -> tuple[list[str], list[int] | list[list[int]], list[str]]:
     """Texts, label ids (through the model's own class names) and notes, to score a model on.
 
     With `whole_file`, a `cfg.data` that is one file is scored whole; else the dataset (bundled,
@@ -138,15 +187,14 @@ def load_eval_split(
     """
     if split not in ("train", "validation", "test"):
         raise DataError(f"split={split!r}: expected train, validation or test.")
-    cfg = dataclasses.replace(cfg, label_names=list(label_names))
+    cfg = dataclasses.replace(cfg, label_names=list(model.label_names), task=model.task)
     if not (whole_file and Path(cfg.data).is_file()):
         data = load_data(cfg, label_map)
-        ds = data.splits[split]
-        return list(ds["text"]), list(ds["label"]), data.notes
+        return list(data.splits[split]["text"]), data.label_matrix(split).tolist(), data.notes
     raw = open_table(Path(cfg.data), cfg.encoding, cfg.header, wanted_columns(cfg))
     workdir = new_workdir()
     try:
-        _, tables, _ = _tables({split: raw}, cfg, None, label_map, workdir)
+        _, tables, _, _ = _tables({split: raw}, cfg, None, label_map, workdir)
         texts = list(tables[split].texts["text"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -191,9 +239,28 @@ def _tables(
     declared: list[str] | None,
     label_map: dict[str, str] | None,
     workdir: Path,
-) -> tuple[list[str], dict[str, Split], dict[str, int]]:
-    """Class names, and per split its non-blank texts (written to `workdir`) with their class
-    ids, plus how many blank texts each split had.
+) -> tuple[list[str], dict[str, Split], dict[str, int], tuple[str, str]]:
+    """Class names; per split its non-blank texts (written to `workdir`) with their labels;
+    how many blank texts each split had; and the task with the reason it was chosen."""
+    texts, cells, keeps = {}, {}, {}
+    for split, raw in frames.items():
+        texts[split], cells[split], keeps[split] = _stream_split(raw, cfg, split, workdir)
+    task, why = decide_task(cfg, cells.get("train", next(iter(cells.values()))))
+    decode = _multi_label if task == MULTI_LABEL else _single_label
+    names, labels = decode(cells, keeps, cfg, declared, label_map)
+    tables = {split: Split(texts[split], labels[split]) for split in texts}
+    skipped = {split: int((~keep).sum()) for split, keep in keeps.items()}
+    return names, tables, skipped, (task, why)
+
+
+def _single_label(
+    cells: dict[str, pd.DataFrame],
+    keeps: dict[str, pd.Series],
+    cfg: TrainConfig,
+    declared: list[str] | None,
+    label_map: dict[str, str] | None,
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """One class per row: class names, and per split the kept rows' class ids.
 
     The names are `cfg.label_names` (given, or the model's when evaluating), else the ones the
     dataset declares. When both exist and differ, the dataset's class ids are read through its
@@ -203,19 +270,30 @@ def _tables(
 
     names = cfg.label_names or declared
     through = declared if declared and cfg.label_names and declared != cfg.label_names else None
-    texts, skipped, labels = {}, {}, {}
-    for split, raw in frames.items():
-        texts[split], label_cells, keep = _stream_split(raw, cfg, split, workdir)
-        labels[split] = check_labels(label_cells, cfg.label_column, split, keep, label_map, names)
+    labels = {}
+    for split, label_cells in cells.items():
+        keep = keeps[split]
+        column = label_cells.columns[0]
+        labels[split] = check_labels(label_cells, column, split, keep, label_map, names)
         if through:
             labels[split] = ids_to_names(labels[split], through)
-        skipped[split] = int((~keep).sum())
     names, to_id = label_mapping(labels, names)
-    tables = {
-        split: Split(texts[split], np.asarray(label_ids(labels[split], to_id[split], names, split)))
-        for split in texts
-    }
-    return names, tables, skipped
+    ids = {s: np.asarray(label_ids(labels[s], to_id[s], names, s)) for s in labels}
+    return names, ids
+
+
+def _multi_label(
+    cells: dict[str, pd.DataFrame],
+    keeps: dict[str, pd.Series],
+    cfg: TrainConfig,
+    declared: list[str] | None,
+    label_map: dict[str, str] | None,
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Any number of tags per row: class names, and per split the kept rows' 0/1 matrix."""
+    sets = {split: tag_sets(c, cfg, split, keeps[split]) for split, c in cells.items()}
+    columns = list(next(iter(cells.values())).columns) if cfg.label_columns else None
+    names = class_names(sets, cfg.label_names or columns or declared)
+    return names, {split: multi_hot(tags, names, split, label_map) for split, tags in sets.items()}
 
 
 def _stream_split(
@@ -229,6 +307,7 @@ def _stream_split(
     from datasets.arrow_writer import ArrowWriter
 
     file = workdir / f"{split}.arrow"
+    columns = label_columns(cfg, raw.columns)
     cells, keeps = [], []
     writer = ArrowWriter(features=datasets.Features(text=datasets.Value("string")), path=str(file))
     with writer:
@@ -237,8 +316,8 @@ def _stream_split(
             keep = texts.str.len() > 0
             writer.write_table(pa.table({"text": pa.array(texts[keep], pa.string())}))
             keeps.append(keep)
-            if cfg.label_column in chunk.columns:
-                cells.append(chunk[cfg.label_column])
+            if set(columns) <= set(chunk.columns):
+                cells.append(chunk[columns])
         writer.finalize()
     keep = pd.concat(keeps)
     if not keep.any():
@@ -246,9 +325,11 @@ def _stream_split(
             f"The {split} split ({source_of(raw)}) has no rows with non-empty text. Fill in the "
             "texts, or point --text-column at the column that holds them."
         )
-    check_label_column(raw, cfg.label_column, split)
-    label_cells = pd.DataFrame({cfg.label_column: pd.concat(cells)})
-    label_cells = numeric_labels(label_cells) if raw.numeric_labels else label_cells
+    for column in columns:
+        check_label_column(raw, column, split)
+    label_cells = pd.concat(cells)
+    if raw.numeric_labels and cfg.label_columns is None:
+        label_cells = numeric_labels(label_cells)
     label_cells.attrs.update(raw.attrs)
     return datasets.Dataset.from_file(str(file)), label_cells, keep
 
@@ -263,7 +344,12 @@ def _to_datasets(tables: dict[str, Split]) -> datasets.DatasetDict:
     with quiet_libraries("datasets"):
         for split in ("train", "validation", "test"):
             table = tables.pop(split)
+            # Multi-label rows keep a 0/1 list per row, stored as int8.
+            tags = datasets.Sequence(datasets.Value("int8")) if table.labels.ndim == 2 else None
             splits[split] = table.texts.add_column(
-                "label", table.labels.tolist(), new_fingerprint=generate_random_fingerprint()
+                "label",
+                table.labels.tolist(),
+                feature=tags,
+                new_fingerprint=generate_random_fingerprint(),
             )
     return datasets.DatasetDict(splits)

@@ -101,7 +101,8 @@ def _classes_txt(folder: Path) -> list[str] | None:
 def wanted_columns(cfg: TrainConfig) -> tuple[str, ...]:
     """Column names a header row would hold: the ones asked for, or the defaults."""
     texts = [c.strip() for c in cfg.text_column.split(",")] if cfg.text_column else []
-    return (*(texts or DEFAULT_COLUMNS[:3]), cfg.label_column)
+    labels = [c for c in cfg.label_columns or [cfg.label_column] if not c.endswith("*")]
+    return (*(texts or DEFAULT_COLUMNS[:3]), *labels)
 
 
 def _read_hub(dataset_id: str) -> tuple[dict[str, RawTable], list[str] | None]:

@@ -1,5 +1,10 @@
 """Splits, in one place: carving validation and test out of train, and sampling rows, both
-stratified by class and seeded, so the same seed picks the same rows on any machine."""
+stratified by class and seeded, so the same seed picks the same rows on any machine.
+
+Single-label rows are stratified by their class (scikit-learn); multi-label rows (a 0/1
+matrix, rows x classes) by iterative stratification (Sechidis et al. 2011, the
+`iterative-stratification` package), which keeps each tag's share in every split.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from newsclf.data.multilabel import check_train_tags
 from newsclf.errors import DataError
 
 if TYPE_CHECKING:
@@ -21,7 +27,7 @@ class Split:
     and its class ids in memory (what splitting and sampling look at)."""
 
     texts: datasets.Dataset
-    labels: np.ndarray
+    labels: np.ndarray  # class ids [N], or a 0/1 matrix [N, classes] for multi-label
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -35,6 +41,9 @@ class Split:
 
 
 def check_train(train: Split, label_names: list[str]) -> None:
+    if train.labels.ndim == 2:
+        check_train_tags(train.labels, label_names)
+        return
     present = sorted(set(train.labels.tolist()))
     if len(present) < 2:
         only = [label_names[i] for i in present]
@@ -51,6 +60,9 @@ def stratified_split(
     import numpy as np
     from sklearn.model_selection import train_test_split
 
+    if table.labels.ndim == 2:
+        kept, held_out = _iterative_split(table.labels, fraction, seed)
+        return table.take(kept), table.take(held_out)
     counts = np.unique(table.labels, return_counts=True)[1]
     n_out = math.ceil(fraction * len(table))
     # Stratify where every class can appear on both sides; tiny data falls back to a random split.
@@ -89,9 +101,22 @@ def stratified_sample(labels: Sequence[int], limit: int, seed: int) -> np.ndarra
     positions = np.arange(len(labels))
     if limit >= len(labels):
         return positions
+    if labels.ndim == 2:
+        return _iterative_split(labels, limit, seed)[1]
     counts = np.unique(labels, return_counts=True)[1]
     can_stratify = counts.min() >= 2 and len(counts) <= min(limit, len(labels) - limit)
     kept, _ = train_test_split(
         positions, train_size=limit, random_state=seed, stratify=labels if can_stratify else None
     )
     return np.sort(kept)
+
+
+def _iterative_split(labels: np.ndarray, held_out: float | int, seed: int) -> tuple:
+    """Sorted positions (kept, held out) of a multi-label 0/1 matrix, by iterative
+    stratification; `held_out` is a share of the rows or a number of them."""
+    import numpy as np
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=held_out, random_state=seed)
+    kept, out = next(splitter.split(np.zeros(len(labels)), labels))
+    return np.sort(kept), np.sort(out)

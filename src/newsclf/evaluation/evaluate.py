@@ -14,7 +14,7 @@ from newsclf.distributed import launched, process_state
 from newsclf.errors import DataError, OutputError
 from newsclf.evaluation.metrics import compute_metrics, sample_predictions
 from newsclf.inference import Classifier, Inference, ShardedInference
-from newsclf.model_dir import find_model_dir, model_label_names
+from newsclf.model_dir import find_model_dir, model_task
 from newsclf.paths import check_writable_file
 from newsclf.quiet import show_progress
 
@@ -22,7 +22,7 @@ from newsclf.quiet import show_progress
 def score_split(
     classifier: Classifier,
     texts: list[str],
-    labels: list[int],
+    labels: list[int] | list[list[int]],
     split: str,
     batch_size: int | None = None,
     *,
@@ -47,7 +47,9 @@ def score_split(
     seconds = time.perf_counter() - start
     metrics = {
         "split": split,
-        **compute_metrics(labels, inference.predicted, classifier.label_names),
+        **compute_metrics(
+            labels, inference.predicted, classifier.label_names, inference.thresholds
+        ),
         "samples": sample_predictions(texts, labels, inference, classifier.label_names),
         "seconds": round(seconds, 3),
         "samples_per_second": round(len(texts) / seconds, 1) if seconds else None,
@@ -92,7 +94,7 @@ def evaluate(
     state = process_state()
     with state.main_process_first():  # the others then read what the main process cached
         texts, labels, notes = load_eval_split(
-            cfg, split, model_label_names(model_dir), data is not None, parse_label_map(label_map)
+            cfg, split, model_task(model_dir), data is not None, parse_label_map(label_map)
         )
     device = str(state.device) if launched() else None
     classifier = Classifier.from_pretrained(model_dir, device=device)

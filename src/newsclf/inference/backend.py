@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from newsclf.task import ModelTask
+
 
 class Backend(Protocol):
-    label_names: list[str]  # the class names, in output order (config.json's id2label)
+    task: ModelTask  # the class names in output order (id2label), multi-label and thresholds
     max_length: int  # tokens per text; longer texts are truncated
     device: str  # "cpu", "cuda:0"
     precision: str  # what the weights compute in: "fp32", "bf16", "int8"

@@ -6,6 +6,10 @@
 A Classifier runs on a backend (`newsclf.inference.backend`): PyTorch for a saved model, ONNX
 Runtime for a directory written by `newsclf export`. It turns the backend's logits into
 probabilities and predictions; how texts are batched is the backend's job.
+
+A multi-label model (config.json: `problem_type: multi_label_classification`) answers with a
+sigmoid probability per class and the set of classes at or above their thresholds (tuned on
+validation when newsclf trained it; 0.5 otherwise).
 """
 
 from __future__ import annotations
@@ -29,34 +33,50 @@ if TYPE_CHECKING:
 
 @dataclass
 class Prediction:
-    """One text's answer: the predicted class, its probability, and every class's."""
+    """One text's answer: the most probable class, its probability, and every class's; for a
+    multi-label model also `labels`, every class at or above its threshold (maybe none)."""
 
     label: str
     score: float
     probabilities: dict[str, float]
+    labels: list[str] | None = None  # multi-label only
 
     @classmethod
-    def from_probabilities(cls, row: np.ndarray, label_names: Sequence[str]) -> Prediction:
+    def from_probabilities(
+        cls,
+        row: np.ndarray,
+        label_names: Sequence[str],
+        thresholds: Sequence[float] | None = None,
+    ) -> Prediction:
         """The one builder of a prediction, for Python, the CLI, files and the server."""
         best = int(row.argmax())
         probabilities = {name: float(p) for name, p in zip(label_names, row, strict=True)}
-        return cls(label_names[best], float(row[best]), probabilities)
+        tags = None
+        if thresholds is not None:
+            tags = [n for n, p, t in zip(label_names, row, thresholds, strict=True) if p >= t]
+        return cls(label_names[best], float(row[best]), probabilities, tags)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "score": self.score, "probabilities": self.probabilities}
+        out = {"label": self.label, "score": self.score, "probabilities": self.probabilities}
+        return out if self.labels is None else {"labels": self.labels, **out}
 
 
 @dataclass
 class Inference:
     """Row-aligned outputs for a list of texts."""
 
-    probabilities: np.ndarray  # [N, C]
+    probabilities: np.ndarray  # [N, C]: softmax, or a sigmoid per class for multi-label
     embeddings: np.ndarray | None = None  # [N, H]: final hidden state of the first token ([CLS])
-    logits: np.ndarray | None = None  # [N, C], before the softmax
+    logits: np.ndarray | None = None  # [N, C], before the softmax or sigmoid
+    thresholds: np.ndarray | None = None  # [C], multi-label only
 
     @property
     def predicted(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
+        """Class ids [N]; for multi-label, the 0/1 matrix [N, C] of classes at or above their
+        thresholds."""
+        if self.thresholds is None:
+            return self.probabilities.argmax(axis=1)
+        return (self.probabilities >= self.thresholds).astype("uint8")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -64,6 +84,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))  # no overflow for large negative logits
 
 
 class Classifier:
@@ -75,8 +101,13 @@ class Classifier:
     """
 
     def __init__(self, backend: Backend) -> None:
+        import numpy as np
+
         self.backend = backend
-        self.label_names = list(backend.label_names)
+        self.task = backend.task
+        self.label_names = list(backend.task.label_names)
+        self.multi_label = backend.task.multi_label
+        self.thresholds = np.asarray(self.task.thresholds) if self.multi_label else None
 
     @classmethod
     def from_pretrained(
@@ -137,14 +168,20 @@ class Classifier:
         batch_size = batch_size or self.backend.batch_size
         require_positive(batch_size, "batch_size")
         logits, embeddings = self.backend.infer(texts, batch_size, return_embeddings, progress)
-        return Inference(softmax(logits), embeddings, logits)
+        probabilities = sigmoid(logits) if self.multi_label else softmax(logits)
+        return Inference(probabilities, embeddings, logits, self.thresholds)
 
     def predict(
         self, texts: str | Iterable[str], batch_size: int | None = None
     ) -> list[Prediction]:
-        """Label name, its probability, and every class's probability, for each text.
+        """Label name, its probability, and every class's probability, for each text (and the
+        tags at or above their thresholds, for a multi-label model).
 
         A blank text raises InputError naming its position (see `newsclf.texts`)."""
         texts = check_texts([texts] if isinstance(texts, str) else list(texts))
         probs = self.infer(texts, batch_size=batch_size).probabilities
-        return [Prediction.from_probabilities(row, self.label_names) for row in probs]
+        return [self.prediction(row) for row in probs]
+
+    def prediction(self, probabilities: np.ndarray) -> Prediction:
+        """One row of probabilities as this model's Prediction."""
+        return Prediction.from_probabilities(probabilities, self.label_names, self.thresholds)

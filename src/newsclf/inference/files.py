@@ -6,7 +6,9 @@ TEXT arguments) and `predict --file --output` (streamed to a CSV: any file size)
 Both read the file with the one chunked reader (`newsclf.data.readers.text_chunks`): a column
 of a CSV/TSV/JSON/JSONL/Parquet table (optionally gzipped), or plain text, one text per line.
 
-Streaming, each chunk is classified in length-sorted batches and its rows are written in input
+Streaming, the output has one row per text: `row,label,score,p_<class>...`, or for a
+multi-label model `row,labels,p_<class>...` (`labels`: the tags at or above their thresholds,
+joined by '|'). Each chunk is classified in length-sorted batches and its rows are written in input
 order. The output is written under a hidden temporary name beside it and renamed only once
 complete, so an interrupted run never leaves a partial file under the final name. Rows whose
 text is empty are skipped; the `row` column (the input's data row, counted from 0 like a
@@ -27,13 +29,14 @@ from typing import TYPE_CHECKING, Protocol
 from newsclf.data.readers import count_rows, file_format, text_chunks
 from newsclf.distributed import launched
 from newsclf.errors import DataError
-from newsclf.inference.classifier import Prediction
 from newsclf.inference.sharded import ShardedInference
 from newsclf.paths import check_readable_file
 from newsclf.texts import check_texts
 
 if TYPE_CHECKING:
-    from newsclf.inference.classifier import Classifier, Inference
+    import numpy as np
+
+    from newsclf.inference.classifier import Classifier, Inference, Prediction
 
 # Rows read and classified at a time when streaming: bounds memory whatever the file's size.
 CHUNK_ROWS = 4096
@@ -68,6 +71,8 @@ class _Scorer(Protocol):
 
     def infer(self, texts: list[str], batch_size: int | None = None) -> Inference: ...
 
+    def prediction(self, probabilities: np.ndarray) -> Prediction: ...
+
 
 class _Rows(Protocol):
     def writerow(self, row: list[object]) -> object: ...
@@ -82,7 +87,8 @@ def predict_file(
     chunk_rows: int = CHUNK_ROWS,
     progress: bool | None = None,
 ) -> FilePredictions:
-    """Write `row,label,score,p_<class>...` for every non-empty text of `path` to `output`.
+    """Write a row of predictions for every non-empty text of `path` to `output` (the columns:
+    see the module's docstring).
 
     `progress=None` shows a progress bar only when stderr is a terminal.
     """
@@ -109,8 +115,8 @@ def predict_file(
             total=count_rows(path), unit=" rows", desc="Predicting", disable=not show
         ) as bar:  # fmt: skip
             writer = csv.writer(fh)
-            labels = classifier.label_names
-            writer.writerow(["row", "label", "score", *(f"p_{name}" for name in labels)])
+            answer = ["labels"] if classifier.multi_label else ["label", "score"]
+            writer.writerow(["row", *answer, *(f"p_{name}" for name in classifier.label_names)])
             for chunk in text_chunks(path, column, chunk_rows):
                 _score_chunk(writer, scorer, chunk, counts, batch_size)
                 bar.update(len(chunk))
@@ -137,7 +143,11 @@ def _score_chunk(
         return
     probs = scorer.infer([text for _, text in keep], batch_size=batch_size).probabilities
     for (row, _), p in zip(keep, probs, strict=True):
-        pred = Prediction.from_probabilities(p, scorer.label_names)
-        scores = (f"{x:.6f}" for x in pred.probabilities.values())
-        writer.writerow([row, pred.label, f"{pred.score:.6f}", *scores])
+        pred = scorer.prediction(p)
+        answer = (
+            ["|".join(pred.labels)]
+            if pred.labels is not None
+            else [pred.label, f"{pred.score:.6f}"]
+        )
+        writer.writerow([row, *answer, *(f"{x:.6f}" for x in pred.probabilities.values())])
     counts.rows_written += len(keep)

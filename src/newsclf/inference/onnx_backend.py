@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf.errors import ModelError
-from newsclf.model_dir import EXPORT_INFO, ONNX_FILE, model_label_names
+from newsclf.model_dir import EXPORT_INFO, ONNX_FILE, model_config, model_label_names
+from newsclf.task import ModelTask
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,6 +39,7 @@ class OnnxBackend:
         path = Path(path)
         self.path = path
         self.label_names = model_label_names(path)
+        self.task = ModelTask.from_config(model_config(path), self.label_names)
         self.tokenizer, self.max_length, self.pad_id = _load_tokenizer(path)
         self.session = _load_session(path / ONNX_FILE, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]

@@ -33,6 +33,7 @@ class ShardedInference:
         )
         self.classifier, self.batch_size = classifier, batch_size
         self.label_names = classifier.label_names
+        self.prediction = classifier.prediction
 
     @property
     def num_processes(self) -> int:
@@ -49,7 +50,8 @@ class ShardedInference:
         from torch.utils.data import DataLoader
 
         if not len(texts):
-            return Inference(np.zeros((0, len(self.label_names)), dtype=np.float32))
+            empty = np.zeros((0, len(self.label_names)), dtype=np.float32)
+            return Inference(empty, thresholds=self.classifier.thresholds)
         shard = -(-len(texts) // self.num_processes)
         loader = self.accelerator.prepare(DataLoader(range(len(texts)), batch_size=shard))
         probabilities, row_ids = [], []
@@ -63,4 +65,5 @@ class ShardedInference:
             row_ids.append(rows.cpu().numpy())
         ids = np.concatenate(row_ids)
         assert len(ids) == len(texts), (len(ids), len(texts))  # each row exactly once
-        return Inference(np.concatenate(probabilities)[np.argsort(ids, kind="stable")])
+        probs = np.concatenate(probabilities)[np.argsort(ids, kind="stable")]
+        return Inference(probs, thresholds=self.classifier.thresholds)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from newsclf.data.tokenize import PAD_MULTIPLE, round_up
 from newsclf.precision import autocast_dtype, cast_for_inference, precision_name
+from newsclf.task import ModelTask
 
 if TYPE_CHECKING:
     import numpy as np
@@ -31,7 +32,8 @@ class TorchBackend:
         self.dtype = autocast_dtype(precision, torch_device)
         self.model = cast_for_inference(model, self.dtype).eval()
         self.tokenizer = tokenizer
-        self.label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.task = ModelTask.from_config(model.config.to_dict(), names)
         self.max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
         self.device = str(torch_device)
         self.precision = precision_name(self.dtype)

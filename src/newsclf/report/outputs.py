@@ -17,7 +17,13 @@ from newsclf.data import stratified_sample
 from newsclf.report.baseline import fit_baseline
 from newsclf.report.figures import run_pngs, tsne_figure
 from newsclf.report.page import ReportContent, render_report
-from newsclf.report.tsne import DEFAULT_MAX_POINTS, read_tsne_csv, tsne_records, write_tsne
+from newsclf.report.tsne import (
+    DEFAULT_MAX_POINTS,
+    point_labels,
+    read_tsne_csv,
+    tsne_records,
+    write_tsne,
+)
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure as PlotlyFigure
@@ -37,31 +43,40 @@ def write_visuals(
     config: TrainConfig,
     history: dict[str, Any],
     metrics: dict[str, Any],
+    thresholds: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Called by `train` at the end: curves, confusion matrix, t-SNE, baseline and report.
+    """Called by `train` at the end: curves, confusion matrix (multi-label: co-occurrence and
+    threshold curve), t-SNE, baseline and report.
 
     `test_inference` holds probabilities, predictions and embeddings for every row of
-    `data.splits["test"]`, in order, so nothing here runs the transformer again; `history` and
-    `metrics` are what train just wrote, so nothing here reads them back.
+    `data.splits["test"]`, in order, so nothing here runs the transformer again; `history`,
+    `metrics` and `thresholds` are what train just wrote, so nothing here reads them back.
     """
     run_dir = Path(run_dir)
-    pngs = _attempt("plot", config, lambda: _write_pngs(run_dir, history, metrics)) or {}
+    summary = data.summary()
+    pngs = (
+        _attempt(
+            "plot", config, lambda: _write_pngs(run_dir, history, metrics, summary, thresholds)
+        )
+        or {}
+    )
     written = [run_dir / name for name in pngs]
     tsne = _attempt("embed", config, lambda: _tsne_of_test(run_dir, data, test_inference, config))
     tsne_figure, tsne_files = tsne if tsne is not None else (None, [])
     written += tsne_files
-    content = ReportContent(config, data.summary(), history, metrics, pngs=pngs, tsne=tsne_figure)
+    content = ReportContent(config, summary, history, metrics, pngs=pngs, tsne=tsne_figure)
     written += (
         _attempt("report", config, lambda: _baseline_and_report(run_dir, data, content)) or []
     )
     return written
 
 
-def report_run(run_dir: Path) -> Path:
+def report_run(run_dir: Path, links: dict[str, str] | None = None) -> Path:
     """`newsclf report RUN`: redraw the PNGs, fit the baseline, write report.html.
 
     Reads the run's files once; the t-SNE comes from embeddings_tsne3d.csv when there is one.
-    """
+    `links` (title -> relative address) go in the page's navigation, e.g. to the search that
+    chose the run."""
     from newsclf.config import TrainConfig
     from newsclf.data import load_data
 
@@ -69,10 +84,11 @@ def report_run(run_dir: Path) -> Path:
     history = rundir.read_history(run_dir)  # says clearly when run_dir is not a run at all
     config = TrainConfig.from_yaml(rundir.require(run_dir, rundir.CONFIG_YAML))
     metrics = rundir.read_test_metrics(run_dir)
+    thresholds = rundir.read_optional(run_dir, rundir.THRESHOLDS_JSON)
     data = load_data(config)
-    content = ReportContent(
-        config, data.summary(), history, metrics, pngs=_write_pngs(run_dir, history, metrics)
-    )
+    summary = data.summary()
+    pngs = _write_pngs(run_dir, history, metrics, summary, thresholds)
+    content = ReportContent(config, summary, history, metrics, pngs=pngs, links=links or {})
     tsne_csv = run_dir / rundir.TSNE_CSV
     if tsne_csv.is_file():
         content.tsne = tsne_figure(read_tsne_csv(tsne_csv), data.label_names)
@@ -80,9 +96,13 @@ def report_run(run_dir: Path) -> Path:
 
 
 def _write_pngs(
-    run_dir: Path, history: dict[str, Any], metrics: dict[str, Any] | None
+    run_dir: Path,
+    history: dict[str, Any],
+    metrics: dict[str, Any] | None,
+    summary: dict[str, Any],
+    thresholds: dict[str, Any] | None,
 ) -> dict[str, bytes]:
-    pngs = run_pngs(history, metrics)
+    pngs = run_pngs(history, metrics, summary, thresholds)
     rundir.write_files(run_dir, pngs)
     return pngs
 
@@ -108,16 +128,16 @@ def _tsne_of_test(
     if inference.embeddings is None or len(test) < 5:
         log.warning("No test embeddings, or under 5 test rows: skipped the t-SNE page.")
         return None
-    true_ids = np.asarray(test["label"])
-    pred_ids = np.asarray(inference.predicted)
-    rows = stratified_sample(true_ids, DEFAULT_MAX_POINTS, seed=config.seed)
+    true = data.label_matrix("test")
+    rows = stratified_sample(true, DEFAULT_MAX_POINTS, seed=config.seed)
+    predicted = np.asarray(inference.predicted)[rows]
+    shown = point_labels(true[rows], predicted, names, data.label_matrix("train").sum(axis=0))
     records = tsne_records(
         np.asarray(inference.embeddings)[rows],
         rows,
-        labels=[names[i] for i in true_ids[rows]],
-        predicted=[names[i] for i in pred_ids[rows]],
         texts=test.select(rows.tolist())["text"],
         seed=config.seed,
+        **shown,
     )
     return write_tsne(run_dir, records, names)
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from newsclf import rundir
+from newsclf.evaluation.metrics import threshold_text
 from newsclf.report.figures import PNG_TITLES, shorten
+from newsclf.task import MULTI_LABEL, SINGLE_LABEL
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure as PlotlyFigure
@@ -35,6 +37,7 @@ class ReportContent:
     baseline_samples: list[str] | None = None  # the baseline's class for each metrics["samples"]
     pngs: dict[str, bytes] = field(default_factory=dict)  # run_pngs()
     tsne: PlotlyFigure | None = None  # tsne_figure()
+    links: dict[str, str] = field(default_factory=dict)  # title -> relative address
 
 
 def render_report(content: ReportContent) -> str:
@@ -50,26 +53,39 @@ def render_report(content: ReportContent) -> str:
     return env.get_template("report.html.j2").render(_context(content))
 
 
+# The two test metrics the comparison and the test section lead with, per task.
+HEADLINES = {
+    SINGLE_LABEL: (("accuracy", "accuracy"), ("macro_f1", "macro F1")),
+    MULTI_LABEL: (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1")),
+}
+
+
 def _context(c: ReportContent) -> dict[str, Any]:
     tsne_div = None
     if c.tsne is not None:
         # Inline plotly.js so the report stays one file that works offline.
         tsne_div = c.tsne.to_html(full_html=False, include_plotlyjs=True, div_id="tsne3d")
+    task = c.data_summary.get("task", SINGLE_LABEL)
+    headline = HEADLINES[task]
+    n = len(c.data_summary["label_names"])
     return {
         "config": c.config,
-        "n_classes": len(c.data_summary["label_names"]),
-        "comparison": _comparison(c.history, c.metrics, c.baseline, c.config.model),
-        "history_rows": _history_rows(c.history),
-        "test": _test(c.metrics, c.baseline),
+        "classes": f"{n} tags" if task == MULTI_LABEL else f"{n} classes",
+        "comparison": _comparison(c.history, c.metrics, c.baseline, c.config.model, headline),
+        "history": _history(c.history),
+        "test": _test(c.metrics, c.baseline, headline),
+        "test_pngs": [rundir.COOCCURRENCE_PNG, rundir.CURVE_PNG]
+        if task == MULTI_LABEL
+        else [rundir.CONFUSION_PNG],
         "sample_rows": _sample_rows(c.metrics, c.baseline_samples),
         "data": _data(c.data_summary),
         "config_rows": [[key, json.dumps(value)] for key, value in c.config.to_dict().items()],
         "pngs": {name: base64.b64encode(png).decode("ascii") for name, png in c.pngs.items()},
         "png_titles": PNG_TITLES,
         "progress_png": rundir.PROGRESS_PNG,
-        "confusion_png": rundir.CONFUSION_PNG,
         "tsne_div": tsne_div,
         "tsne_page": rundir.TSNE_HTML,
+        "links": c.links,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 
@@ -91,33 +107,38 @@ def _comparison(
     metrics: dict[str, Any] | None,
     baseline: dict[str, Any] | None,
     model: str,
+    headline: tuple[tuple[str, str], ...],
 ) -> dict[str, Any]:
     train_seconds = sum(e.get("seconds") or 0.0 for e in history["epochs"])
+    (first, first_title), (second, second_title) = headline
+    headers = ["model", f"test {first_title}", f"test {second_title}"]
+    headers += ["training time", "test prediction time"]
     m = metrics or {}
     rows = [
         [
             f"Transformer ({model})",
-            pct(m.get("accuracy")),
-            pct(m.get("macro_f1")),
+            pct(m.get(first)),
+            pct(m.get(second)),
             secs(train_seconds),
             secs(m.get("seconds")),
         ]
     ]
     if not baseline:
-        return {"rows": rows, "verdict": None}
+        return {"headers": headers, "rows": rows, "verdict": None}
     rows.append(
         [
             baseline["model"],
-            pct(baseline["accuracy"]),
-            pct(baseline["macro_f1"]),
+            pct(baseline[first]),
+            pct(baseline[second]),
             secs(baseline["train_seconds"]),
             secs(baseline["predict_seconds"]),
         ]
     )
     if not metrics:
-        return {"rows": rows, "verdict": None}
-    gain = metrics["accuracy"] - baseline["accuracy"]
+        return {"headers": headers, "rows": rows, "verdict": None}
+    gain = metrics[first] - baseline[first]
     verdict = {
+        "metric": first_title,
         "points": f"{abs(gain) * 100:.1f}",
         "direction": "better" if gain >= 0 else "worse",
         "ratio": f"{train_seconds / max(baseline['train_seconds'], 1e-3):,.0f}",
@@ -125,26 +146,45 @@ def _comparison(
         "test_rows": f"{baseline['test_rows']:,}",
         "features": f"{baseline['features']:,}",
     }
-    return {"rows": rows, "verdict": verdict}
+    return {"headers": headers, "rows": rows, "verdict": verdict}
 
 
-def _history_rows(history: dict[str, Any]) -> list[list[str]]:
+def _history(history: dict[str, Any]) -> dict[str, Any]:
+    """The epochs table: single-label runs show accuracy and macro-F1; multi-label runs their
+    F1s, subset accuracy and the threshold tuned each epoch."""
     best = history.get("best_epoch")
-    return [
+    multi = history.get("task") == MULTI_LABEL
+    scores = ["val micro-F1", "val macro-F1", "val subset accuracy", "threshold"]
+    headers = ["epoch", "train loss", "val loss"]
+    headers += scores if multi else ["val accuracy", "val F1"]
+    rows = [
         [
             f"{e['epoch']}{' ★' if e['epoch'] == best else ''}",
             num(e.get("train_loss")),
             num(e.get("val_loss")),
-            pct(e.get("val_accuracy")),
-            pct(e.get("val_f1")),
+            *(_multilabel_scores(e["val_metrics"]) if multi else _scores(e)),
             num(e.get("learning_rate"), "{:.2e}"),
             secs(e.get("seconds")),
         ]
         for e in history["epochs"]
     ]
+    return {"headers": [*headers, "learning rate", "time"], "rows": rows}
 
 
-def _test(metrics: dict[str, Any] | None, baseline: dict[str, Any] | None) -> dict | None:
+def _scores(epoch: dict[str, Any]) -> list[str]:
+    return [pct(epoch.get("val_accuracy")), pct(epoch.get("val_f1"))]
+
+
+def _multilabel_scores(m: dict[str, Any]) -> list[str]:
+    threshold = threshold_text(m.get("thresholds") or {"all": m.get("threshold")})
+    return [num(m["micro_f1"]), num(m["macro_f1"]), pct(m["subset_accuracy"]), threshold]
+
+
+def _test(
+    metrics: dict[str, Any] | None,
+    baseline: dict[str, Any] | None,
+    headline: tuple[tuple[str, str], ...],
+) -> dict | None:
     if metrics is None:
         return None
     base = (baseline or {}).get("per_class", {})
@@ -159,12 +199,15 @@ def _test(metrics: dict[str, Any] | None, baseline: dict[str, Any] | None) -> di
         ]
         for name, m in metrics["per_class"].items()
     ]
-    return {
-        "num_samples": f"{metrics['num_samples']:,}",
-        "accuracy": pct(metrics["accuracy"]),
-        "macro_f1": pct(metrics["macro_f1"]),
-        "rows": rows,
-    }
+    scores = [(title, pct(metrics[key])) for key, title in headline]
+    if metrics.get("task") == MULTI_LABEL:
+        scores += [
+            ("samples-F1", pct(metrics["samples_f1"])),
+            ("subset accuracy", pct(metrics["subset_accuracy"])),
+            ("Hamming loss", num(metrics["hamming_loss"])),
+            ("threshold", threshold_text(metrics.get("thresholds"))),
+        ]
+    return {"num_samples": f"{metrics['num_samples']:,}", "scores": scores, "rows": rows}
 
 
 def _sample_rows(
@@ -185,17 +228,20 @@ def _sample_rows(
 
 def _data(summary: dict[str, Any]) -> dict[str, Any]:
     names, skipped = summary["label_names"], summary.get("skipped_empty") or {}
+    multi = summary.get("task") == MULTI_LABEL
+    tags = ["tags per row", "rows without a tag"] if multi else []
     rows = [
         [
             split,
             f"{s['rows']:,}",
             *(f"{s['class_counts'][n]:,}" for n in names),
+            *([f"{s['label_cardinality']:.2f}", f"{s['rows_without_labels']:,}"] if multi else []),
             skipped.get(split, 0),
         ]
         for split, s in summary["splits"].items()
     ]
     return {
-        "headers": ["split", "rows", *names, "empty texts skipped"],
+        "headers": ["split", "rows", *names, *tags, "empty texts skipped"],
         "rows": rows,
         "source": summary.get("source", "?"),
     }

@@ -16,6 +16,7 @@ import numpy as np
 
 from newsclf import rundir
 from newsclf.errors import ConfigError, DataError
+from newsclf.evaluation.metrics import NO_TAG, tag_names
 from newsclf.report.figures import shorten, tsne_figure
 
 if TYPE_CHECKING:
@@ -57,6 +58,25 @@ def tsne_3d(embeddings: np.ndarray, seed: int = 42) -> np.ndarray:
         return tsne.fit_transform(x)
 
 
+def point_labels(
+    true: np.ndarray, predicted: np.ndarray, names: Sequence[str], train_counts: np.ndarray
+) -> dict[str, list[str]]:
+    """What each point shows: `labels` (its colour: the true class; for multi-label, of its
+    true tags the one most frequent in training) and `predicted`; for multi-label also `tags`,
+    the true tag set."""
+    if true.ndim == 1:
+        return {"labels": [names[i] for i in true], "predicted": [names[i] for i in predicted]}
+    ranked = np.where(
+        true.astype(bool), np.asarray(train_counts, np.int64), -1
+    )  # [points, classes]
+    colour = [names[int(row.argmax())] if row.max() >= 0 else NO_TAG for row in ranked]
+    return {
+        "labels": colour,
+        "predicted": [tag_names(row, names) for row in predicted],
+        "tags": [tag_names(row, names) for row in true],
+    }
+
+
 def tsne_records(
     embeddings: np.ndarray,
     rows: Sequence[int],
@@ -65,10 +85,13 @@ def tsne_records(
     texts: Sequence[str],
     split: str = "test",
     seed: int = 42,
+    tags: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """t-SNE of already-sampled points; one record per point, `row` indexing the split."""
+    """t-SNE of already-sampled points; one record per point, `row` indexing the split. With
+    `tags` (multi-label), a point is correct when its predicted tags are its true ones."""
     coords = tsne_3d(embeddings, seed=seed)
-    return [
+    truth = tags if tags is not None else labels
+    records = [
         {
             "split": split,
             "row": int(r),
@@ -77,11 +100,15 @@ def tsne_records(
             "z": float(c[2]),
             "label": t,
             "predicted": p,
-            "correct": t == p,
+            "correct": true == p,
             "text": shorten(s, 300),
         }
-        for r, c, t, p, s in zip(rows, coords, labels, predicted, texts, strict=True)
+        for r, c, t, p, s, true in zip(rows, coords, labels, predicted, texts, truth, strict=True)
     ]
+    if tags is not None:
+        for record, tag_set in zip(records, tags, strict=True):
+            record["tags"] = tag_set
+    return records
 
 
 def read_tsne_csv(path: Path) -> list[dict[str, Any]]:
@@ -99,7 +126,8 @@ def write_tsne(
     run_dir = Path(run_dir)
     csv_path = run_dir / rundir.TSNE_CSV
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=TSNE_COLUMNS)
+        extra = ("tags",) if records and "tags" in records[0] else ()
+        writer = csv.DictWriter(f, fieldnames=(*TSNE_COLUMNS, *extra))
         writer.writeheader()
         writer.writerows(records)
     fig = tsne_figure(records, label_names)
@@ -123,18 +151,15 @@ def embed_run(run_dir: Path, split: str = "test", max_points: int = DEFAULT_MAX_
     data = load_data(cfg)
     if split not in data.splits:
         raise DataError(f"split={split!r}: expected one of {', '.join(data.splits)}.")
-    ds = data.splits[split]
-    rows = stratified_sample(ds["label"], max_points, seed=cfg.seed)
-    subset = ds.select(rows.tolist())
+    true = data.label_matrix(split)
+    rows = stratified_sample(true, max_points, seed=cfg.seed)
+    texts = data.splits[split].select(rows.tolist())["text"]
     classifier = Classifier.from_pretrained(model_dir)
-    inference = classifier.infer(subset["text"], return_embeddings=True)
+    inference = classifier.infer(texts, return_embeddings=True)
+    shown = point_labels(
+        true[rows], inference.predicted, data.label_names, data.label_matrix("train").sum(axis=0)
+    )
     records = tsne_records(
-        inference.embeddings,
-        rows,
-        labels=[data.label_names[i] for i in subset["label"]],
-        predicted=[classifier.label_names[i] for i in inference.predicted],
-        texts=subset["text"],
-        split=split,
-        seed=cfg.seed,
+        inference.embeddings, rows, texts=texts, split=split, seed=cfg.seed, **shown
     )
     return write_tsne(run_dir, records, data.label_names)[1][0]

@@ -151,10 +151,13 @@ def _add_info_routes(
             "model": str(slot.model_dir),
             "version": version,
             "labels": clf.label_names if clf else None,
+            "task": clf.task.task if clf else None,
             "device": clf.device if clf else None,
             "precision": clf.precision if clf else None,
             "max_batch_size": opts.max_batch_size,
         }
+        if clf and clf.multi_label:
+            body["thresholds"] = dict(zip(clf.label_names, clf.task.thresholds, strict=True))
         if slot.error:
             body["error"] = slot.error
         return JSONResponse(body, 200 if clf else 503)
@@ -195,10 +198,10 @@ def _add_predict_route(
                 headers={"Retry-After": "1"},
             )
         rows = await asyncio.wrap_future(future)
-        labels = slot.classifier.label_names
-        return JSONResponse(
-            format_answer(parsed, rows, labels, request.return_text, request.raw_scores)
+        answer = format_answer(
+            parsed, rows, slot.classifier, request.return_text, request.raw_scores
         )
+        return JSONResponse(answer)
 
 
 def serve(

@@ -5,20 +5,23 @@ Three request shapes are accepted, so clients written for other servers work unc
   {"text": "..."}          -> {"label", "score", "probabilities"}
   {"inputs": "..."}        -> [{"label", "score"}, ...] every class, highest score first
   {"inputs": ["...", ...]} -> one such list per input  (text-embeddings-inference's /predict)
+A multi-label model's answers also hold "labels": every class at or above its threshold.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # FastAPI reads request models from the route's annotations, so they must live at module level;
 # this module is imported only by the server.
 from pydantic import BaseModel, Field
 
 from newsclf.errors import InputError
-from newsclf.inference import Prediction
 from newsclf.texts import check_texts
+
+if TYPE_CHECKING:
+    from newsclf.inference import Classifier, Prediction
 
 
 class PredictRequest(BaseModel):
@@ -45,9 +48,15 @@ class LabelScore(BaseModel):
 
 
 class PredictionOut(BaseModel):
-    label: str
-    score: float
-    probabilities: dict[str, float]
+    label: str = Field(description="The most probable class.")
+    score: float = Field(description="Its probability.")
+    probabilities: dict[str, float] = Field(
+        description="Every class's probability: softmax, or a sigmoid per class for a "
+        "multi-label model."
+    )
+    labels: list[str] | None = Field(
+        None, description="Multi-label models: every class at or above its threshold."
+    )
     text: str | None = None
 
 
@@ -125,21 +134,26 @@ def check_limits(texts: list[str], max_texts: int, max_chars: int) -> None:
 
 
 def format_answer(
-    parsed: Parsed, rows: list[Any], labels: list[str], return_text: bool, raw_scores: bool
+    parsed: Parsed,
+    rows: list[Any],
+    classifier: Classifier,
+    return_text: bool,
+    raw_scores: bool,
 ) -> Any:
     """The JSON body for `rows` of (probabilities, logits), in the shape the request used."""
     if parsed.shape.startswith("inputs"):
+        labels = classifier.label_names
         ranked = [_ranked(logits if raw_scores else probs, labels) for probs, logits in rows]
         return ranked[0] if parsed.shape == "inputs" else ranked
     answers = [
-        _prediction(probs, labels, text if return_text else None)
+        _prediction(classifier.prediction(probs), text if return_text else None)
         for (probs, _), text in zip(rows, parsed.texts, strict=True)
     ]
     return answers[0] if parsed.shape == "text" else answers
 
 
-def _prediction(probs: Any, labels: list[str], text: str | None) -> dict[str, Any]:
-    out = Prediction.from_probabilities(probs, labels).to_dict()
+def _prediction(prediction: Prediction, text: str | None) -> dict[str, Any]:
+    out = prediction.to_dict()
     if text is not None:
         out["text"] = text
     return out

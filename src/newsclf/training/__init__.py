@@ -7,11 +7,12 @@ the model to fine-tune (`model`) and the final test (`evaluate_best`).
 from newsclf.training.history import EpochRow, History
 from newsclf.training.loop import fit
 from newsclf.training.model import build_model, load_tokenizer, resolve_model
-from newsclf.training.run import RunResult, resume, train
+from newsclf.training.run import Hooks, RunResult, resume, train
 
 __all__ = [
     "EpochRow",
     "History",
+    "Hooks",
     "RunResult",
     "build_model",
     "fit",

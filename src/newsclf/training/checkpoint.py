@@ -37,8 +37,11 @@ class Position:
     loss_sum: float = 0.0  # the sum of its batch losses so far
     # The sampler's generator state at the epoch's start: it fixes the epoch's batch order.
     sampler_state: str = ""
-    best_accuracy: float = -1.0  # unrounded, as compared
+    best_score: float = -1.0  # the best validation metric so far, unrounded, as compared
     finished: bool = False  # early stopping ended training
+    # The training loss since the last tracker log (--report-to): a resumed run logs the same.
+    log_loss_sum: float = 0.0
+    log_batches: int = 0
 
     def next_epoch(self, sampler_rng: torch.Generator, finished: bool) -> Position:
         """The position at the start of the next epoch, whose batch order `sampler_rng` fixes."""
@@ -46,8 +49,10 @@ class Position:
             epoch=self.epoch + 1,
             global_step=self.global_step,
             sampler_state=encode_rng(sampler_rng.get_state()),
-            best_accuracy=self.best_accuracy,
+            best_score=self.best_score,
             finished=finished,
+            log_loss_sum=float(self.log_loss_sum),
+            log_batches=self.log_batches,
         )
 
 
@@ -65,22 +70,33 @@ def save_checkpoint(engine: Engine, pos: Position, history: History) -> None:
     accelerator.wait_for_everyone()
     if engine.main:
         state = {"position": asdict(pos), "history": history.to_dict()}
+        state["trackers"] = engine.tracking.ids()
         rundir.write_json(tmp / rundir.TRAINER_STATE_JSON, state)
         rundir.replace_dir(tmp, target)
         for old in checkpoints(engine.run_dir)[: -engine.cfg.keep_checkpoints]:
             shutil.rmtree(old)
+        engine.tracking.flush()  # what is logged now is never logged again after a resume
     accelerator.wait_for_everyone()
 
 
 def load_checkpoint(engine: Engine, checkpoint: Path) -> tuple[History, Position]:
     state = json.loads((checkpoint / rundir.TRAINER_STATE_JSON).read_text(encoding="utf-8"))
     engine.accelerator.load_state(str(checkpoint))  # weights, optimizer, schedule, RNG states
-    pos = Position(**state["position"])
+    position = state["position"]
+    if "best_accuracy" in position:  # checkpoints written before the metric could be chosen
+        position["best_score"] = position.pop("best_accuracy")
+    pos = Position(**position)
     engine.sampler_rng.set_state(decode_rng(pos.sampler_state))
     if engine.main:
         rundir.recover_dir(engine.run_dir / rundir.BEST_MODEL)
     say(f"Resuming from {checkpoint.name}: epoch {pos.epoch}, {pos.batches} batch(es) in.")
     return History.from_dict(state["history"]), pos
+
+
+def tracked_runs(checkpoint: Path) -> dict[str, str]:
+    """The tracked runs (MLflow, W&B ids) a checkpoint's run was logging to."""
+    state = json.loads((checkpoint / rundir.TRAINER_STATE_JSON).read_text(encoding="utf-8"))
+    return state.get("trackers", {})
 
 
 def encode_rng(state: torch.Tensor) -> str:

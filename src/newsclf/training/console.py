@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from newsclf.distributed import is_main_process
+from newsclf.task import METRIC_NAMES, resolve_metric
 from newsclf.training.model import count_parameters
 
 if TYPE_CHECKING:
@@ -34,8 +35,13 @@ def describe(cfg: TrainConfig, data: LoadedData, model: PreTrainedModel) -> str:
         effective = cfg.batch_size * cfg.grad_accum * processes
         batch += f" x {cfg.grad_accum} accumulated x {processes} processes = {effective}"
     weights = ", balanced class weights" if cfg.class_weights else ""
+    metric = resolve_metric(cfg.metric, data.task)
+    if data.multi_label or metric != "accuracy":
+        weights += f", best epoch by validation {METRIC_NAMES[metric]}"
+    classes = ", ".join(data.label_names[:12]) + (", ..." if len(data.label_names) > 12 else "")
+    kind = f"{len(data.label_names)} tags" if data.multi_label else "classes"
     return (
-        f"{notes}Data: {data.source} ({sizes}); classes: {', '.join(data.label_names)}\n"
+        f"{notes}Data: {data.source} ({sizes}); {kind}: {classes}\n"
         f"Model: {cfg.model} ({count_parameters(model) / 1e6:.1f}M parameters); "
         f"{cfg.epochs} epoch(s), {batch}, lr {cfg.learning_rate}, precision {cfg.precision}"
         f"{weights}"
@@ -43,8 +49,15 @@ def describe(cfg: TrainConfig, data: LoadedData, model: PreTrainedModel) -> str:
 
 
 def epoch_line(row: EpochRow, improved: bool) -> str:
+    scores = f"val acc {row.val_accuracy:.2%}  val F1 {row.val_f1:.4f}"
+    if row.val_metrics is not None:  # multi-label
+        m = row.val_metrics
+        threshold = f"{m['threshold']:.2f}" if "threshold" in m else "per class"
+        scores = (
+            f"val micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+            f"subset acc {m['subset_accuracy']:.2%}  threshold {threshold}"
+        )
     return (
         f"epoch {row.epoch}: train loss {row.train_loss:.4f}  val loss {row.val_loss:.4f}  "
-        f"val acc {row.val_accuracy:.2%}  val F1 {row.val_f1:.4f}  {row.seconds:.0f}s"
-        + ("  (best so far, saved)" if improved else "")
+        f"{scores}  {row.seconds:.0f}s" + ("  (best so far, saved)" if improved else "")
     )

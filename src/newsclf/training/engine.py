@@ -4,17 +4,25 @@ share. Nothing here runs a step."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf.data.tokenize import tokenize
 from newsclf.distributed import cpu_processes
 from newsclf.precision import TrainingPrecision, enable_tf32
+from newsclf.task import resolve_metric
 from newsclf.training.averaging import WeightAverage, weight_average
 from newsclf.training.loaders import eval_loader, rows_device, train_loader
 from newsclf.training.objectives import Objective, make_objective
-from newsclf.training.optim import adamw, balanced_class_weights, compile_model, linear_schedule
+from newsclf.training.optim import (
+    adamw,
+    balanced_class_weights,
+    compile_model,
+    linear_schedule,
+    positive_weights,
+)
+from newsclf.training.tracking import Tracking
 
 if TYPE_CHECKING:
     import datasets
@@ -45,6 +53,9 @@ class Engine:
     tokenizer: PreTrainedTokenizerBase
     label_names: list[str]
     run_dir: Path
+    metric: str  # the validation metric that picks the best epoch
+    multi_label: bool = False
+    tracking: Tracking = field(default_factory=lambda: Tracking.off())
     objective: Objective | None = None  # the loss under the accuracy options; None: plain
     average: WeightAverage | None = None  # EMA or SWA weights, validated and saved
 
@@ -64,14 +75,17 @@ def setup(
     train_set: datasets.Dataset,
     data: LoadedData,
     run_dir: Path,
+    tracking: Tracking | None = None,
 ) -> Engine:
-    """Accelerator, loaders, optimizer and schedule, all prepared; the model compiled if asked."""
-    import torch
+    """Accelerator, loaders, optimizer and schedule, all prepared; the model compiled if asked;
+    the trackers started."""
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
     enable_tf32()
+    tracking = tracking or Tracking.off()
     accelerator = Accelerator(
+        log_with=tracking.make_trackers() or None,
         cpu=cpu_processes(),
         # newsclf applies the precision itself (TrainingPrecision): Accelerate's setting is
         # one per process, and a second run with another precision would be refused.
@@ -100,12 +114,26 @@ def setup(
         accelerator.register_for_checkpointing(average)
     # Validation runs eagerly: compiling the eval graphs too costs more than 500 rows save.
     compiled = compile_model(model) if cfg.compile else model
-    weights = None
-    if cfg.class_weights == "balanced":
-        counts = balanced_class_weights(train_set["label"], len(data.label_names))
-        weights = torch.tensor(counts, dtype=torch.float32, device=accelerator.device)
+    weights = _class_weights(cfg, data, accelerator.device)
+    metric = resolve_metric(cfg.metric, data.task)
+    if tracking.enabled:
+        tracking.start(accelerator)
     return Engine(
         cfg, accelerator, compiled, model, optimizer, scheduler, loader, val_loader,
-        sampler_rng, precision, weights, tokenizer, data.label_names, Path(run_dir),
-        objective, average,
+        sampler_rng, precision, weights, tokenizer, data.label_names, Path(run_dir), metric,
+        data.multi_label, tracking, objective, average,
     )  # fmt: skip
+
+
+def _class_weights(cfg: TrainConfig, data: LoadedData, device: torch.device) -> torch.Tensor | None:
+    """--class-weights balanced: per class (single-label), or per tag's positives (multi-label)."""
+    import torch
+
+    if cfg.class_weights != "balanced":
+        return None
+    labels = data.label_matrix("train")
+    if data.multi_label:
+        weights = positive_weights(labels)
+    else:
+        weights = balanced_class_weights(labels.tolist(), len(data.label_names))
+    return torch.tensor(weights, dtype=torch.float32, device=device)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsclf.errors import TrainingError
+from newsclf.task import METRIC_NAMES
 from newsclf.training.console import say
 from newsclf.training.staging import checkpoints
 
@@ -65,8 +66,8 @@ def early_stop(cfg: TrainConfig, history: History) -> bool:
     if cfg.patience is None or stale < cfg.patience or history.epochs[-1].epoch >= cfg.epochs:
         return False
     say(
-        f"Early stopping: no better validation accuracy for {stale} epoch(s) (--patience "
-        f"{cfg.patience}); the best is epoch {history.best_epoch}."
+        f"Early stopping: no better validation {METRIC_NAMES[history.metric]} for {stale} "
+        f"epoch(s) (--patience {cfg.patience}); the best is epoch {history.best_epoch}."
     )
     return True
 

@@ -1,10 +1,18 @@
 """history.json: one row per epoch (what it did, how the model scored after it), the best epoch
-by validation accuracy, and how many processes trained."""
+by the validation metric, and how many processes trained.
+
+A single-label run with the default metric writes exactly the keys below. A multi-label run
+adds `task` and `metric` at the top and `val_metrics` to each row (micro-, macro-,
+samples-F1, subset accuracy, Hamming loss and the threshold(s) tuned on validation); there
+`val_accuracy` is the subset accuracy and `val_f1` the macro-F1.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from newsclf.task import METRICS, SINGLE_LABEL
 
 
 @dataclass
@@ -20,29 +28,50 @@ class EpochRow:
     steps: int  # optimizer steps taken in this epoch (per process)
     train_seconds: float  # the optimizer steps alone
     seconds: float  # the whole epoch: validation and checkpoints too
+    val_metrics: dict[str, Any] | None = None  # multi-label: every metric, and the threshold(s)
+
+    def score(self, metric: str) -> float:
+        """This epoch's validation `metric` (accuracy, macro_f1, micro_f1, ...)."""
+        if self.val_metrics is not None:
+            return self.val_metrics[metric]
+        return {"accuracy": self.val_accuracy, "macro_f1": self.val_f1}[metric]
+
+    def to_dict(self) -> dict[str, Any]:
+        row = asdict(self)
+        if self.val_metrics is None:
+            del row["val_metrics"]
+        return row
 
 
 @dataclass
 class History:
-    """history.json: the epochs so far, the best one by validation accuracy (0: none yet),
+    """history.json: the epochs so far, the best one by the validation metric (0: none yet),
     and how many processes trained (more than 1 for a data-parallel run)."""
 
     epochs: list[EpochRow] = field(default_factory=list)
     best_epoch: int = 0
     num_processes: int = 1
+    task: str = SINGLE_LABEL
+    metric: str = METRICS[SINGLE_LABEL][0]
 
     @property
     def best(self) -> EpochRow:
         return next(row for row in self.epochs if row.epoch == self.best_epoch)
 
     def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if (self.task, self.metric) != (SINGLE_LABEL, METRICS[SINGLE_LABEL][0]):
+            out = {"task": self.task, "metric": self.metric}
         return {
+            **out,
             "best_epoch": self.best_epoch,
             "num_processes": self.num_processes,
-            "epochs": [asdict(row) for row in self.epochs],
+            "epochs": [row.to_dict() for row in self.epochs],
         }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> History:
         rows = [EpochRow(**row) for row in values.get("epochs", [])]
-        return cls(rows, values.get("best_epoch", 0), values.get("num_processes", 1))
+        task = values.get("task", SINGLE_LABEL)
+        metric = values.get("metric", METRICS[SINGLE_LABEL][0])
+        return cls(rows, values.get("best_epoch", 0), values.get("num_processes", 1), task, metric)

@@ -139,7 +139,7 @@ class ArrowRows:
             name: _pad_arrow(table, name, width, fill, torch.long)
             for name, fill in self.fills.items()
         }
-        batch["labels"] = torch.from_numpy(table["label"].to_numpy().astype("int64"))
+        batch["labels"] = label_tensor(table["label"])
         return batch
 
 
@@ -174,7 +174,7 @@ class PaddedRows:
                 fill = pad_id if name == "input_ids" else 0
                 padded = _pad_arrow(arrow, name, width, fill, dtype)
                 self.columns[name] = padded.to(self.device)
-        self.labels = torch.from_numpy(arrow["label"].to_numpy().astype("int64")).to(self.device)
+        self.labels = label_tensor(arrow["label"]).to(self.device)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -189,6 +189,20 @@ class PaddedRows:
         batch = {name: col[index, :width].long() for name, col in self.columns.items()}
         batch["labels"] = self.labels[index]
         return batch
+
+
+def label_tensor(column: pa.ChunkedArray | pa.Array) -> torch.Tensor:
+    """A label column as the loss wants it: class ids (int64), or for multi-label (a list of
+    0/1 per row) a float32 matrix, rows x classes."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import torch
+
+    if not pa.types.is_list(column.type):
+        return torch.from_numpy(column.to_numpy().astype("int64"))
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False).astype(np.float32)
+    return torch.from_numpy(flat.reshape(len(column), -1))
 
 
 def _pad_arrow(

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from newsclf import rundir
 from newsclf.errors import TrainingError
 from newsclf.evaluation.metrics import compute_metrics
+from newsclf.evaluation.thresholds import tune_thresholds
 from newsclf.quiet import show_progress
+from newsclf.task import THRESHOLD_MODE_KEY, THRESHOLDS_KEY
 from newsclf.training.averaging import averaged
 from newsclf.training.checkpoint import Position, encode_rng, load_checkpoint, save_checkpoint
 from newsclf.training.console import epoch_line, say
@@ -24,6 +26,7 @@ from newsclf.training.engine import Engine, setup
 from newsclf.training.guardrails import LOSS_CHECK_EVERY, LossWatch, early_stop, out_of_memory
 from newsclf.training.history import EpochRow, History
 from newsclf.training.optim import batch_loss
+from newsclf.training.tracking import Tracking
 
 if TYPE_CHECKING:
     import datasets
@@ -44,6 +47,7 @@ def fit(
     run_dir: Path,
     on_epoch: Callable[[int, History], bool] | None = None,
     resume_from: Path | None = None,
+    tracking: Tracking | None = None,
 ) -> History:
     """Train for `cfg.epochs`. Saves the best epoch by validation accuracy to
     `run_dir/best_model`, and resumable checkpoints (each epoch, or every `cfg.save_every`
@@ -51,12 +55,14 @@ def fit(
 
     `on_epoch(epoch, history)`, if given, runs after each epoch's checkpoint; returning True
     stops training (the benchmark scores the saved model there). `resume_from`, a checkpoint
-    directory, continues the run that wrote it.
+    directory, continues the run that wrote it. `tracking` logs to the trackers of
+    `cfg.report_to` (`newsclf.training.tracking`).
     """
     import torch
 
-    engine = setup(cfg, model, tokenizer, train_set, data, run_dir)
-    history, pos = History(num_processes=engine.accelerator.num_processes), Position()
+    engine = setup(cfg, model, tokenizer, train_set, data, run_dir, tracking)
+    history = History(num_processes=engine.accelerator.num_processes, task=data.task)
+    history.metric, pos = engine.metric, Position()
     if resume_from is not None:
         history, pos = load_checkpoint(engine, Path(resume_from))
     try:
@@ -80,23 +86,26 @@ def run_epoch(engine: Engine, pos: Position, history: History) -> tuple[EpochRow
     train_seconds = time.perf_counter() - start
     with averaged(engine.average):  # EMA/SWA: the average is what is validated and saved
         val_loss, metrics = validate(engine)
-        improved = metrics["accuracy"] > pos.best_accuracy
+        improved = metrics[engine.metric] > pos.best_score
         if improved:
-            pos.best_accuracy = metrics["accuracy"]
+            pos.best_score = metrics[engine.metric]
             history.best_epoch = pos.epoch
-            save_best_model(engine)
+            save_best_model(engine, metrics.get("thresholds"))
+    accuracy = metrics["subset_accuracy" if engine.multi_label else "accuracy"]
     row = EpochRow(
         epoch=pos.epoch,
         train_loss=round(train_loss, 5),
         val_loss=round(val_loss, 5),
-        val_accuracy=round(metrics["accuracy"], 5),
+        val_accuracy=round(accuracy, 5),
         val_f1=round(metrics["macro_f1"], 5),
         learning_rate=engine.learning_rate,
         steps=pos.epoch_steps,
         train_seconds=round(train_seconds, 2),
         seconds=round(time.perf_counter() - start, 2),
+        val_metrics=epoch_metrics(metrics) if engine.multi_label else None,
     )
     history.epochs.append(row)
+    engine.tracking.add_epoch(row, pos.global_step)
     if engine.main:
         rundir.write_json(engine.run_dir / rundir.HISTORY_JSON, history.to_dict())
     return row, improved
@@ -139,19 +148,32 @@ def train_epoch(engine: Engine, pos: Position, history: History) -> float:
         if pos.batches % LOSS_CHECK_EVERY == 0:  # .item() waits for the GPU: not every step
             watch.check(pos.epoch)
             bar.set_postfix(loss=f"{loss_sum.item() / pos.batches:.4f}")
+        if engine.tracking.enabled:
+            pos.log_loss_sum += loss.detach()  # a tensor until logged: no wait per step
+            pos.log_batches += 1
         if accelerator.sync_gradients:
             if engine.average is not None:
                 engine.average.update(pos.epoch)
             pos.global_step += 1
             pos.epoch_steps += 1
+            if engine.tracking.enabled and pos.global_step % cfg.log_every == 0:
+                log_training(engine, pos, learning_rate)
             if cfg.save_every and pos.global_step % cfg.save_every == 0:
                 watch.check(pos.epoch)  # never checkpoint a diverged model
                 pos.loss_sum = loss_sum.item()
+                pos.log_loss_sum = float(pos.log_loss_sum)
                 save_checkpoint(engine, pos, history)
     bar.close()
     watch.check(pos.epoch)
     total = accelerator.reduce(loss_sum, reduction="sum").item()  # waits for the last step
     return total / (len(engine.loader) * accelerator.num_processes)
+
+
+def log_training(engine: Engine, pos: Position, learning_rate: float) -> None:
+    """The mean batch loss since the last log, and the learning rate, for the trackers."""
+    loss = float(pos.log_loss_sum) / max(pos.log_batches, 1)
+    engine.tracking.add({"train/loss": loss, "train/learning_rate": learning_rate}, pos.global_step)
+    pos.log_loss_sum, pos.log_batches = 0.0, 0
 
 
 def epoch_batches(loader: DataLoader, skip: int) -> Iterator[dict[str, torch.Tensor]]:
@@ -177,7 +199,8 @@ def epoch_batches(loader: DataLoader, skip: int) -> Iterator[dict[str, torch.Ten
 
 def validate(engine: Engine) -> tuple[float, dict[str, Any]]:
     """Validation loss and metrics, each process scoring its shard of the prepared loader;
-    `gather_for_metrics` drops the rows repeated to even out the last batch."""
+    `gather_for_metrics` drops the rows repeated to even out the last batch. Multi-label:
+    the thresholds are tuned here, on these rows, and the metrics use them."""
     import torch
 
     model = engine.eager_model
@@ -192,18 +215,50 @@ def validate(engine: Engine) -> tuple[float, dict[str, Any]]:
             labels.append(batch_labels)
     model.train()
     all_logits, all_labels = torch.cat(logits).cpu(), torch.cat(labels).cpu()
+    if engine.multi_label:
+        return multilabel_validation(all_logits, all_labels, engine)
     loss = torch.nn.functional.cross_entropy(all_logits, all_labels).item()
     predicted = all_logits.argmax(dim=1).numpy()
     return loss, compute_metrics(all_labels.numpy(), predicted, engine.label_names)
 
 
-def save_best_model(engine: Engine) -> None:
-    """Written beside best_model/, then swapped in: a crash keeps the previous best loadable."""
+def multilabel_validation(
+    logits: torch.Tensor, labels: torch.Tensor, engine: Engine
+) -> tuple[float, dict[str, Any]]:
+    """Mean binary cross-entropy, and the metrics at thresholds tuned on these rows."""
+    import torch
+
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels.float()).item()
+    probs, truth = torch.sigmoid(logits).numpy(), labels.numpy().astype("uint8")
+    thresholds = tune_thresholds(probs, truth, engine.cfg.thresholds, engine.metric)
+    predicted = (probs >= thresholds).astype("uint8")
+    return loss, compute_metrics(truth, predicted, engine.label_names, thresholds)
+
+
+def epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What history.json keeps of a multi-label validation: the scores and the threshold(s)."""
+    names = ("micro_f1", "macro_f1", "samples_f1", "subset_accuracy", "hamming_loss")
+    row: dict[str, Any] = {name: round(metrics[name], 5) for name in names}
+    thresholds = metrics["thresholds"]
+    if len(set(thresholds.values())) == 1:
+        row["threshold"] = next(iter(thresholds.values()))
+    else:
+        row["thresholds"] = thresholds
+    return row
+
+
+def save_best_model(engine: Engine, thresholds: dict[str, float] | None = None) -> None:
+    """Written beside best_model/, then swapped in: a crash keeps the previous best loadable.
+    A multi-label model keeps the thresholds tuned on validation in its config.json."""
     if engine.main:
         target = engine.run_dir / rundir.BEST_MODEL
         tmp = rundir.temporary(target)
         shutil.rmtree(tmp, ignore_errors=True)
-        engine.accelerator.unwrap_model(engine.eager_model).save_pretrained(tmp)
+        model = engine.accelerator.unwrap_model(engine.eager_model)
+        if thresholds is not None:
+            setattr(model.config, THRESHOLDS_KEY, thresholds)
+            setattr(model.config, THRESHOLD_MODE_KEY, engine.cfg.thresholds)
+        model.save_pretrained(tmp)
         engine.tokenizer.save_pretrained(tmp)
         rundir.replace_dir(tmp, target)
     engine.accelerator.wait_for_everyone()

@@ -12,8 +12,10 @@ from newsclf.errors import ConfigError, ModelError
 from newsclf.hub import ensure_hub_reachable, in_hub_cache
 from newsclf.model_dir import check_model_dir, model_config
 from newsclf.quiet import quiet_libraries
+from newsclf.task import MULTI_LABEL, PROBLEM_TYPES, SINGLE_LABEL
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -55,11 +57,13 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(resolve_model(name))
 
 
-def build_model(name: str, label_names: list[str]) -> PreTrainedModel:
-    """A sequence classifier with one output per class and the names stored in its config."""
+def build_model(name: str, label_names: list[str], multi_label: bool = False) -> PreTrainedModel:
+    """A sequence classifier with one output per class and the names stored in its config;
+    a multi-label one says so (`problem_type`), so its loss and any pipeline use sigmoids."""
     from transformers import AutoModelForSequenceClassification
 
     id2label = dict(enumerate(label_names))
+    task = PROBLEM_TYPES[MULTI_LABEL if multi_label else SINGLE_LABEL]
     # The classification head is new by design; transformers' load report would call it missing.
     with quiet_libraries("transformers"):
         return AutoModelForSequenceClassification.from_pretrained(
@@ -67,9 +71,34 @@ def build_model(name: str, label_names: list[str]) -> PreTrainedModel:
             num_labels=len(label_names),
             id2label=id2label,
             label2id={v: k for k, v in id2label.items()},
+            problem_type=task,
             dtype="float32",  # train in fp32 master weights; autocast handles bf16
             ignore_mismatched_sizes=True,  # a fine-tuned model may be re-fine-tuned on new classes
         )
+
+
+def start_at_tag_priors(model: PreTrainedModel, train_labels: np.ndarray) -> None:
+    """A multi-label head whose sigmoids start at each tag's share of the training rows: its
+    bias is the tags' log-odds. From a zero bias every tag starts at 0.5, and the first
+    hundreds of steps go to pushing the rare ones down (Lin et al. 2017, "prior" init)."""
+    import numpy as np
+    import torch
+
+    share = np.clip(train_labels.mean(axis=0), 1e-4, 1 - 1e-4)
+    head = _output_layer(model)
+    with torch.no_grad():
+        head.bias.copy_(torch.as_tensor(np.log(share / (1 - share)), dtype=head.bias.dtype))
+
+
+def _output_layer(model: PreTrainedModel) -> torch.nn.Linear:
+    """The classification head's last linear layer: the one with one output per class."""
+    import torch
+
+    layers = [
+        m for m in model.modules()
+        if isinstance(m, torch.nn.Linear) and m.out_features == model.config.num_labels
+    ]  # fmt: skip
+    return layers[-1]
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from newsclf.errors import ConfigError
+from newsclf.recipes import check_loss_options_task
+from newsclf.task import MULTI_LABEL, PROBLEM_TYPES
 
 if TYPE_CHECKING:
     import torch
@@ -136,5 +138,7 @@ def make_objective(cfg: TrainConfig, model: torch.nn.Module) -> Objective | None
     """The options' loss for `model` (before Accelerate wraps it), or None for the plain one."""
     if not uses_objective(cfg):
         return None
+    problem = getattr(getattr(model, "config", None), "problem_type", None)
+    check_loss_options_task(cfg, multi_label=problem == PROBLEM_TYPES[MULTI_LABEL])
     head = HeadFeatures(model) if cfg.multi_sample_dropout > 1 else None
     return Objective(cfg.label_smoothing, cfg.rdrop_alpha, cfg.multi_sample_dropout, head)

@@ -24,18 +24,24 @@ def batch_loss(
     precision: TrainingPrecision | None = None,
     objective: Objective | None = None,
 ) -> torch.Tensor:
-    """The batch's mean cross-entropy; with class weights, each row's weighted by its class;
-    with an `objective` (label smoothing, R-Drop, multi-sample dropout), that loss."""
+    """The batch's mean loss: cross-entropy, or for multi-label (0/1 rows of labels) binary
+    cross-entropy per class. With class weights, each row's cross-entropy weighted by its
+    class; for multi-label, each class's positives weighted by `class_weights` (pos_weight).
+    With an `objective` (label smoothing, R-Drop, multi-sample dropout; single-label only),
+    that loss."""
     precision = precision or TrainingPrecision("cpu")
     if objective is not None:
         return objective(model, batch, class_weights, precision)
-    if class_weights is None:
+    if class_weights is None:  # the model's own loss (its config says which)
         return precision.forward(model, batch).loss
     import torch
+    import torch.nn.functional as F
 
     labels = batch.pop("labels")
-    logits = precision.forward(model, batch).logits
-    return torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weights)
+    logits = precision.forward(model, batch).logits.float()
+    if labels.ndim == 2:
+        return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=class_weights)
+    return torch.nn.functional.cross_entropy(logits, labels, weight=class_weights)
 
 
 def balanced_class_weights(labels: Sequence[int], num_classes: int) -> list[float]:
@@ -46,6 +52,17 @@ def balanced_class_weights(labels: Sequence[int], num_classes: int) -> list[floa
         counts[label] += 1
     total = sum(counts)
     return [total / (num_classes * c) if c else 0.0 for c in counts]
+
+
+def positive_weights(labels: Sequence[Sequence[int]]) -> list[float]:
+    """Multi-label 'balanced': each class's positives weigh (rows without it) / (rows with it),
+    so a rare tag's few positives count as much as its many negatives (BCE's pos_weight)."""
+    import numpy as np
+
+    matrix = np.asarray(labels, dtype=np.int64)
+    positives = matrix.sum(axis=0)
+    negatives = len(matrix) - positives
+    return [float(n / p) if p else 0.0 for n, p in zip(negatives, positives, strict=True)]
 
 
 def adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from newsclf import rundir
 from newsclf.errors import NewsclfError, OutputError
 from newsclf.quiet import quiet_libraries, show_progress
+from newsclf.training.checkpoint import tracked_runs
 from newsclf.training.console import describe, say
 from newsclf.training.evaluate_best import evaluate_best_model
 from newsclf.training.loop import fit
@@ -29,6 +31,7 @@ from newsclf.training.staging import (
     keep_or_remove,
     publish,
 )
+from newsclf.training.tracking import Tracking, check_tracking
 
 if TYPE_CHECKING:
     import datasets
@@ -47,6 +50,7 @@ class RunResult:
     best_val_accuracy: float
     test_metrics: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
+    best_score: float | None = None  # the best epoch's validation --metric (accuracy, micro-F1)
 
 
 @dataclass
@@ -59,13 +63,26 @@ class Prepared:
     train_set: datasets.Dataset  # the training split, tokenized
 
 
-def train(cfg: TrainConfig) -> RunResult:
-    """Fine-tune `cfg.model` on `cfg.data`; write the run directory; return its headline numbers."""
+@dataclass
+class Hooks:
+    """What a caller of `train` may add (the search does): a call after each epoch, which
+    stops training by returning True, and whether the test split is scored at the end."""
+
+    on_epoch: Callable[[int, History], bool] | None = None
+    score_test: bool = True
+
+
+def train(cfg: TrainConfig, hooks: Hooks | None = None) -> RunResult:
+    """Fine-tune `cfg.model` on `cfg.data`; write the run directory; return its headline numbers.
+
+    `hooks` (for `newsclf tune`): see `Hooks`. Without the test, the run has no
+    test_metrics.json, pictures or report until `newsclf evaluate` and `newsclf report`."""
     cfg.validate()
     # Everything that can be checked is checked before any slow work, and nothing is written.
+    check_tracking(cfg)
     check_run_dir(cfg.run_dir, cfg.overwrite)
     staging = check_no_interrupted_run(cfg.run_dir, cfg.overwrite)
-    return _run(cfg, staging, checkpoint=None)
+    return _run(cfg, staging, None, hooks or Hooks())
 
 
 def resume(run: str | Path, quiet: bool | None = None) -> RunResult:
@@ -85,16 +102,19 @@ def resume(run: str | Path, quiet: bool | None = None) -> RunResult:
     )
     if quiet is not None:
         cfg.quiet = quiet
+    check_tracking(cfg)
     check_run_dir(cfg.run_dir, cfg.overwrite)
-    return _run(cfg, staging, checkpoint=checkpoints(staging)[-1])
+    return _run(cfg, staging, checkpoints(staging)[-1], Hooks())
 
 
-def _run(cfg: TrainConfig, staging: Path, checkpoint: Path | None) -> RunResult:
+def _run(cfg: TrainConfig, staging: Path, checkpoint: Path | None, hooks: Hooks) -> RunResult:
     with _library_output(cfg):
         state, prepared = _prepare(cfg)
         final_dir = cfg.run_dir
         try:
-            history, test_metrics = _train_and_test(cfg, state, prepared, staging, checkpoint)
+            history, test_metrics = _train_and_test(
+                cfg, state, prepared, (staging, checkpoint), hooks
+            )
         except OSError as err:
             note = keep_or_remove(staging, final_dir)
             raise OutputError(
@@ -110,8 +130,10 @@ def _run(cfg: TrainConfig, staging: Path, checkpoint: Path | None) -> RunResult:
                 print(note, file=sys.stderr, flush=True)
             raise
     say(f"\nRun written to {final_dir}/ (best model: {final_dir / rundir.BEST_MODEL})")
-    epochs = history.to_dict()["epochs"]
-    return RunResult(final_dir, history.best_epoch, history.best.val_accuracy, test_metrics, epochs)
+    epochs, best = history.to_dict()["epochs"], history.best
+    return RunResult(
+        final_dir, best.epoch, best.val_accuracy, test_metrics, epochs, best.score(history.metric)
+    )
 
 
 def _library_output(cfg: TrainConfig) -> AbstractContextManager:
@@ -129,7 +151,14 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared]:
     from newsclf.data import load_data, tokenize
     from newsclf.distributed import cpu_processes
     from newsclf.precision import check_training_precision
-    from newsclf.training.model import build_model, check_max_length, load_tokenizer, resolve_model
+    from newsclf.task import resolve_metric
+    from newsclf.training.model import (
+        build_model,
+        check_max_length,
+        load_tokenizer,
+        resolve_model,
+        start_at_tag_priors,
+    )
 
     check_max_length(resolve_model(cfg.model), cfg.max_length)
     state = PartialState(cpu=cpu_processes())  # under `accelerate launch`: joins the group
@@ -137,8 +166,11 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared]:
     set_seed(cfg.seed)
     with state.main_process_first():  # the others then read what the main process cached
         data = load_data(cfg)
+        resolve_metric(cfg.metric, data.task)  # a metric of the other task: refused now
         tokenizer = load_tokenizer(cfg.model)
-        model = build_model(cfg.model, data.label_names)
+        model = build_model(cfg.model, data.label_names, data.multi_label)
+        if data.multi_label:
+            start_at_tag_priors(model, data.label_matrix("train"))
         train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
     return state, Prepared(data, tokenizer, model, train_set)
 
@@ -147,11 +179,12 @@ def _train_and_test(
     cfg: TrainConfig,
     state: PartialState,
     prepared: Prepared,
-    staging: Path,
-    checkpoint: Path | None,
+    where: tuple[Path, Path | None],
+    hooks: Hooks,
 ) -> tuple[History, dict[str, Any]]:
-    """Fill the staging directory: config, data summary, the epochs, the test; then publish."""
-    data, test_metrics = prepared.data, {}
+    """Fill the staging directory: config, data summary, the epochs, the test; then publish.
+    `where`: the staging directory, and the checkpoint to resume from (None: a new run)."""
+    (staging, checkpoint), data, test_metrics = where, prepared.data, {}
     if state.is_main_process and checkpoint is None:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -159,12 +192,20 @@ def _train_and_test(
         rundir.write_json(staging / rundir.DATA_JSON, data.summary())
     state.wait_for_everyone()
     say(describe(cfg, data, prepared.model))
-    history = fit(
-        cfg, prepared.model, prepared.tokenizer, prepared.train_set, data, staging,
-        resume_from=checkpoint,
-    )  # fmt: skip
+    # A resumed run logs on into the tracked runs its checkpoint names.
+    tracking = Tracking(cfg, staging, tracked_runs(checkpoint) if checkpoint else None)
+    try:
+        history = fit(
+            cfg, prepared.model, prepared.tokenizer, prepared.train_set, data, staging,
+            on_epoch=hooks.on_epoch, resume_from=checkpoint, tracking=tracking,
+        )  # fmt: skip
+    except BaseException:
+        tracking.abort()
+        raise
     if state.is_main_process:
-        test_metrics = evaluate_best_model(cfg, data, staging, history)
+        test_metrics = evaluate_best_model(cfg, data, staging, history, hooks.score_test)
+        # Before the run moves: the TensorBoard writer writes into the staging directory.
+        tracking.finish(staging, test_metrics, sum(row.steps for row in history.epochs))
         publish(staging, cfg.run_dir)
     state.wait_for_everyone()
     return history, test_metrics

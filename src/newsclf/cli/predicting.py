@@ -1,0 +1,148 @@
+"""`newsclf evaluate` and `newsclf predict`: the flags, and the calls into the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from newsclf.cli.common import BATCH_HELP, MODEL_HELP, loading_quietly
+from newsclf.errors import NewsclfError
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    _evaluate_parser(sub)
+    _predict_parser(sub)
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy, macro-F1, per-class table and confusion matrix of a run or model",
+        description="Score a run's best model (or any model dir) and write <run>/test_metrics.json.",
+    )
+    p.add_argument("path", metavar="RUN_OR_MODEL_DIR")
+    p.add_argument(
+        "--data", help="data to score instead of the run's own ('ag_news', a file, a Hub id)"
+    )
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--output", type=Path, help="where to write the metrics JSON")
+    p.add_argument("--batch-size", type=int, help=BATCH_HELP)
+    p.add_argument(
+        "--label-map",
+        metavar="MAP",
+        help="rename the data's labels to the model's classes: 'world=World,sci_tech=Sci/Tech' "
+        "or a JSON/YAML file; names already match ignoring case and punctuation",
+    )
+    p.add_argument("--text-column", help="text column(s) of --data, e.g. 'title,description'")
+    p.add_argument("--label-column", help="label column of --data")
+    p.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        help="whether --data CSV/TSV files start with a header row (default: detected)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (none when not a terminal)"
+    )
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from newsclf.evaluation import evaluate, format_report
+
+    with loading_quietly(args.path):
+        metrics = evaluate(
+            args.path,
+            args.data,
+            args.split,
+            args.output,
+            args.batch_size,
+            args.quiet,
+            label_map=args.label_map,
+            header=args.header,
+            text_column=args.text_column,
+            label_column=args.label_column,
+        )
+    if "written_to" not in metrics:  # under `accelerate launch`, the main process reports
+        return 0
+    for note in metrics["notes"]:
+        print(f"Note: {note}")
+    print(format_report(metrics))
+    print(f"written to {metrics['written_to']}")
+    return 0
+
+
+def _predict_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="classify texts given as arguments, in a file, or on stdin",
+        description="Print the label and per-class probabilities of each text.",
+    )
+    p.add_argument("model", metavar="MODEL_DIR", help=MODEL_HELP)
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument(
+        "--file", type=Path, help="one text per line, or a CSV/TSV/JSONL file with --column"
+    )
+    p.add_argument("--column", default="text", help="text column when --file is a table")
+    p.add_argument("--json", action="store_true", help="one JSON object per text")
+    p.add_argument("--batch-size", type=int, help=BATCH_HELP)
+    p.add_argument(
+        "--output", type=Path, help="with --file: stream predictions to this CSV (any file size)"
+    )
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        return _cmd_predict_to_file(args)
+    from newsclf.config import require_positive
+    from newsclf.inference import Classifier, read_texts
+    from newsclf.model_dir import find_model_dir
+    from newsclf.texts import check_texts
+
+    model_dir = find_model_dir(args.model)
+    if args.batch_size is not None:
+        require_positive(args.batch_size, "--batch-size")
+    texts = check_texts(args.texts, "TEXT argument")
+    if args.file:
+        texts += read_texts(args.file, args.column)
+    if not texts and not sys.stdin.isatty():
+        texts = [line.strip() for line in sys.stdin if line.strip()]  # blank lines separate
+    if not texts:
+        raise NewsclfError(
+            "no text to classify: pass TEXT arguments, --file FILE, or pipe lines on stdin."
+        )
+    with loading_quietly(model_dir):
+        classifier = Classifier.from_pretrained(model_dir)
+    for text, pred in zip(
+        texts, classifier.predict(texts, batch_size=args.batch_size), strict=True
+    ):
+        if args.json:
+            print(json.dumps({"text": text, **pred.to_dict()}))
+            continue
+        probs = "  ".join(f"{k} {v:.3f}" for k, v in pred.probabilities.items())
+        # Multi-label: the tags at or above their thresholds, joined by '|' ('-' for none).
+        answer = "|".join(pred.labels) or "-" if pred.labels is not None else pred.label
+        print(f"{answer}\t{pred.score:.3f}\t[{probs}]\t{text}")
+    return 0
+
+
+def _cmd_predict_to_file(args: argparse.Namespace) -> int:
+    from newsclf.distributed import process_device
+    from newsclf.inference import Classifier, predict_file
+
+    if args.file is None or args.texts:
+        raise NewsclfError(
+            "--output writes the predictions for --file: pass --file FILE (and no TEXT arguments)."
+        )
+    with loading_quietly(args.model):
+        classifier = Classifier.from_pretrained(args.model, device=process_device())
+    done = predict_file(classifier, args.file, args.output, args.column, args.batch_size)
+    if not done.main_process:  # under `accelerate launch`, the main process reports
+        return 0
+    print(
+        f"wrote {done.rows_written:,} predictions to {done.output}"
+        + (f" (skipped {done.skipped_empty:,} empty rows)" if done.skipped_empty else "")
+    )
+    return 0
