@@ -52,6 +52,10 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "epochs3": {"epochs": 3},
     "epochs4_patience1": {"epochs": 4, "patience": 1},
     "lr2e-4": {"learning_rate": 2e-4},
+    "description_only": {"text_column": "description"},
+    # Combined: the best alone on validation (msd5, swa1, ema0.99), with label smoothing.
+    "msd5+swa1": {"multi_sample_dropout": 5, "swa_epochs": 1},
+    "msd5+swa1+ls0.1": {"multi_sample_dropout": 5, "swa_epochs": 1, "label_smoothing": 0.1},
 }
 
 
