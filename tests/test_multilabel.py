@@ -455,3 +455,20 @@ def test_a_multi_label_run_resumes_to_the_uninterrupted_history(
     resumed = resume(tmp_path / "cut" / "tiny")
     assert history(resumed.run_dir) == history(whole.run_dir)
     assert history(whole.run_dir)["epochs"][0]["val_metrics"]
+
+
+def test_loss_options_are_refused_for_multi_label_and_averages_accepted(tmp_path, tiny_bert_dir):
+    """Label smoothing, R-Drop and multi-sample dropout are softmax cross-entropy options: one
+    line, before training, whether --task names multi-label or auto finds it; an EMA of the
+    weights applies to both tasks and leaves a multi-label model."""
+    write_shapes(tmp_path, tagged_rows(120))
+    with pytest.raises(ConfigError, match="^label_smoothing=0.1 with multi-label data"):
+        TrainConfig(task="multi-label", label_smoothing=0.1).validate()
+    values = dict(data=str(tmp_path / "joined.csv"), epochs=1, max_train_samples=None,
+                  max_eval_samples=None, max_test_samples=None)  # fmt: skip
+    with pytest.raises(ConfigError, match="^multi_sample_dropout=3 with multi-label data"):
+        train(tiny_config(tiny_bert_dir, tmp_path / "msd", multi_sample_dropout=3, **values))
+    assert not (tmp_path / "msd" / "tiny" / "best_model").exists()
+    result = train(tiny_config(tiny_bert_dir, tmp_path / "ema", ema_decay=0.9, **values))
+    config = json.loads((result.run_dir / "best_model" / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification"

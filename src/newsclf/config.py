@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from newsclf.errors import ConfigError
+from newsclf.field_types import check_field_types, convert_value
 from newsclf.precision import check_precision
+from newsclf.recipes import check_accuracy_options, with_recipe
 from newsclf.task import SINGLE_LABEL, check_task_settings
 from newsclf.tracking_names import check_tracker_names
 from newsclf.yaml_file import read_yaml
@@ -129,6 +131,49 @@ class TrainConfig:
         "or per-class.",
         default="global",
     )
+    # Accuracy options (docs/accuracy.md): each is off by default.
+    recipe: str | None = _help(
+        "A named bundle of the accuracy options below (newsclf.recipes.RECIPES, "
+        "docs/accuracy.md). An option also given as a flag or config key wins over the recipe.",
+        default=None,
+    )
+    lr_schedule: str = _help(
+        "The rate after warmup: 'linear' decay to 0, 'cosine' decay to 0, or 'constant'.",
+        default="linear",
+    )
+    layer_lr_decay: float = _help(
+        "Layer-wise learning-rate decay: each encoder layer trains at this times the rate of "
+        "the layer above it, the embeddings lowest (1 = off; e.g. 0.9).",
+        default=1.0,
+    )
+    head_lr_multiplier: float = _help(
+        "The classification head's (and pooler's) learning rate, as a multiple of "
+        "--learning-rate (1 = the same; e.g. 10).",
+        default=1.0,
+    )
+    label_smoothing: float = _help(
+        "Label smoothing of the training loss, in [0, 1) (0 = off; e.g. 0.1).", default=0.0
+    )
+    rdrop_alpha: float = _help(
+        "R-Drop: each batch runs twice with different dropout, and this weight times the "
+        "symmetric KL between the two is added to the loss (0 = off; e.g. 1.0; 2x the compute).",
+        default=0.0,
+    )
+    multi_sample_dropout: int = _help(
+        "Training only: the head's dropout drawn this many times per batch, the losses averaged "
+        "(1 = off; e.g. 5). The saved model is a plain one.",
+        default=1,
+    )
+    ema_decay: float = _help(
+        "Validate and save an exponential moving average of the weights (bias-corrected, "
+        "updated every optimizer step) instead of the weights (0 = off; e.g. 0.99).",
+        default=0.0,
+    )
+    swa_epochs: int = _help(
+        "Validate and save the plain average of the weights after every optimizer step of the "
+        "last N epochs (stochastic weight averaging; 0 = off).",
+        default=0,
+    )
     # Fault tolerance.
     save_every: int | None = _help(
         "Write a resumable checkpoint every N optimizer steps. Default: at the end of each epoch.",
@@ -167,7 +212,7 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check every value; raise ConfigError naming the field, the value and the fix."""
-        _check_types(self)
+        check_field_types(self)
         _positive(self, "epochs", "batch_size", "eval_batch_size", "max_length")
         _positive(self, "grad_accum", "keep_checkpoints")
         _positive(self, "max_train_samples", "max_eval_samples", "max_test_samples", optional=True)
@@ -179,6 +224,7 @@ class TrainConfig:
             )
         _check_fractions(self)
         _check_optimizer(self)
+        check_accuracy_options(self)
         if not 0 <= self.num_workers <= MAX_WORKERS:
             raise ConfigError(
                 f"num_workers={self.num_workers!r}: expected 0 to {MAX_WORKERS} "
@@ -222,7 +268,8 @@ class TrainConfig:
                 f"Unknown config key(s) {unknown}.{hint} Expected keys among: "
                 f"{', '.join(sorted(fields))}."
             )
-        return cls(**{k: _convert(v, fields[k]) for k, v in values.items()}).validate()
+        values = with_recipe(values)  # the recipe's options, under those given explicitly
+        return cls(**{k: convert_value(v, fields[k]) for k, v in values.items()}).validate()
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> TrainConfig:
@@ -294,70 +341,3 @@ def _positive(cfg: TrainConfig, *names: str, optional: bool = False) -> None:
         value = getattr(cfg, name)
         if not (optional and value is None):
             require_positive(value, name)
-
-
-# What each field type accepts, as said in messages.
-EXPECTED = {
-    "int": "a whole number, e.g. 2",
-    "int | None": "a whole number, or null",
-    "float": "a number, e.g. 0.1",
-    "str": "a string",
-    "str | None": "a string, or null",
-    "bool": "true or false",
-    "bool | None": "true, false, or null",
-    "list[str] | None": "a list of strings, e.g. [World, Sports], or null",
-}
-
-
-def _check_types(cfg: TrainConfig) -> None:
-    for f in dataclasses.fields(cfg):
-        value, kind = getattr(cfg, f.name), str(f.type)
-        if not _has_type(value, kind):
-            raise ConfigError(
-                f"{f.name}={value!r} ({type(value).__name__}): expected {EXPECTED[kind]}."
-            )
-
-
-def _has_type(value: Any, kind: str) -> bool:
-    if value is None:
-        return kind.endswith("| None")
-    base = kind.removesuffix(" | None")
-    if base == "bool":
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if base == "int":
-        return isinstance(value, int)
-    if base == "float":
-        return isinstance(value, (int, float))
-    if base == "list[str]":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, str)
-
-
-def _convert(value: Any, kind: str) -> Any:
-    """The lossless conversions only; anything else is left for validate() to refuse."""
-    base = kind.removesuffix(" | None")
-    if value is None or isinstance(value, bool):
-        return value
-    if base == "float" and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    if base == "int" and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if base == "int" and isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return value
-    if base == "str" and isinstance(value, (int, float)):
-        return str(value)
-    if base == "list[str]" and isinstance(value, str):
-        return [v.strip() for v in value.split(",")]
-    if base == "list[str]" and isinstance(value, list):
-        return [
-            str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value
-        ]
-    return value

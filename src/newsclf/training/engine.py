@@ -12,7 +12,9 @@ from newsclf.data.tokenize import tokenize
 from newsclf.distributed import cpu_processes
 from newsclf.precision import TrainingPrecision, enable_tf32
 from newsclf.task import resolve_metric
+from newsclf.training.averaging import WeightAverage, weight_average
 from newsclf.training.loaders import eval_loader, rows_device, train_loader
+from newsclf.training.objectives import Objective, make_objective
 from newsclf.training.optim import (
     adamw,
     balanced_class_weights,
@@ -54,6 +56,8 @@ class Engine:
     metric: str  # the validation metric that picks the best epoch
     multi_label: bool = False
     tracking: Tracking = field(default_factory=lambda: Tracking.off())
+    objective: Objective | None = None  # the loss under the accuracy options; None: plain
+    average: WeightAverage | None = None  # EMA or SWA weights, validated and saved
 
     @property
     def main(self) -> bool:
@@ -96,6 +100,7 @@ def setup(
     # Validation is tokenized once; its batches are the same every epoch.
     val_set = tokenize(data.splits["validation"], tokenizer, cfg.max_length)
     val_loader = eval_loader(cfg, tokenizer, val_set, device)
+    objective = make_objective(cfg, model)  # before wrapping: it may hook the model's head
     optimizer = adamw(model, cfg)
     scheduler = linear_schedule(optimizer, cfg, len(loader))
     model, optimizer, loader, val_loader, scheduler = accelerator.prepare(
@@ -104,6 +109,9 @@ def setup(
     precision = TrainingPrecision.for_training(cfg.precision, accelerator.device)
     if precision.scaler is not None:  # saved and restored with the checkpoints
         accelerator.register_for_checkpointing(precision.scaler)
+    average = weight_average(cfg, accelerator.unwrap_model(model))  # the prepared weights
+    if average is not None:  # saved and restored with the checkpoints
+        accelerator.register_for_checkpointing(average)
     # Validation runs eagerly: compiling the eval graphs too costs more than 500 rows save.
     compiled = compile_model(model) if cfg.compile else model
     weights = _class_weights(cfg, data, accelerator.device)
@@ -113,7 +121,7 @@ def setup(
     return Engine(
         cfg, accelerator, compiled, model, optimizer, scheduler, loader, val_loader,
         sampler_rng, precision, weights, tokenizer, data.label_names, Path(run_dir), metric,
-        data.multi_label, tracking,
+        data.multi_label, tracking, objective, average,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from newsclf.evaluation.metrics import compute_metrics
 from newsclf.evaluation.thresholds import tune_thresholds
 from newsclf.quiet import show_progress
 from newsclf.task import THRESHOLD_MODE_KEY, THRESHOLDS_KEY
+from newsclf.training.averaging import averaged
 from newsclf.training.checkpoint import Position, encode_rng, load_checkpoint, save_checkpoint
 from newsclf.training.console import epoch_line, say
 from newsclf.training.engine import Engine, setup
@@ -83,12 +84,13 @@ def run_epoch(engine: Engine, pos: Position, history: History) -> tuple[EpochRow
     start = time.perf_counter()
     train_loss = train_epoch(engine, pos, history)
     train_seconds = time.perf_counter() - start
-    val_loss, metrics = validate(engine)
-    improved = metrics[engine.metric] > pos.best_score
-    if improved:
-        pos.best_score = metrics[engine.metric]
-        history.best_epoch = pos.epoch
-        save_best_model(engine, metrics.get("thresholds"))
+    with averaged(engine.average):  # EMA/SWA: the average is what is validated and saved
+        val_loss, metrics = validate(engine)
+        improved = metrics[engine.metric] > pos.best_score
+        if improved:
+            pos.best_score = metrics[engine.metric]
+            history.best_epoch = pos.epoch
+            save_best_model(engine, metrics.get("thresholds"))
     accuracy = metrics["subset_accuracy" if engine.multi_label else "accuracy"]
     row = EpochRow(
         epoch=pos.epoch,
@@ -131,7 +133,7 @@ def train_epoch(engine: Engine, pos: Position, history: History) -> float:
         # `accumulate` skips the gradient sync (and, inside Accelerate's optimizer, the step)
         # until grad_accum batches have been summed.
         with accelerator.accumulate(model):
-            loss = batch_loss(model, batch, engine.class_weights, precision)
+            loss = batch_loss(model, batch, engine.class_weights, precision, engine.objective)
             accelerator.backward(precision.scale(loss))  # fp16: scaled, so small grads survive
             if accelerator.sync_gradients and cfg.max_grad_norm:
                 precision.unscale(optimizer)  # clip the true gradients, not the scaled ones
@@ -150,6 +152,8 @@ def train_epoch(engine: Engine, pos: Position, history: History) -> float:
             pos.log_loss_sum += loss.detach()  # a tensor until logged: no wait per step
             pos.log_batches += 1
         if accelerator.sync_gradients:
+            if engine.average is not None:
+                engine.average.update(pos.epoch)
             pos.global_step += 1
             pos.epoch_steps += 1
             if engine.tracking.enabled and pos.global_step % cfg.log_every == 0:

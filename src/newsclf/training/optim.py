@@ -1,5 +1,4 @@
-"""What one optimizer step is made of: the loss, AdamW and its linear schedule, and
-torch.compile."""
+"""What one optimizer step is made of: the loss, AdamW and its schedule, and torch.compile."""
 
 from __future__ import annotations
 
@@ -8,11 +7,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from newsclf.precision import TrainingPrecision
+from newsclf.recipes import LR_SCHEDULES
+from newsclf.training.layer_lrs import layer_groups, uses_layer_lrs
 
 if TYPE_CHECKING:
     import torch
 
     from newsclf.config import TrainConfig
+    from newsclf.training.objectives import Objective
 
 
 def batch_loss(
@@ -20,11 +22,16 @@ def batch_loss(
     batch: dict[str, torch.Tensor],
     class_weights: torch.Tensor | None = None,
     precision: TrainingPrecision | None = None,
+    objective: Objective | None = None,
 ) -> torch.Tensor:
     """The batch's mean loss: cross-entropy, or for multi-label (0/1 rows of labels) binary
     cross-entropy per class. With class weights, each row's cross-entropy weighted by its
-    class; for multi-label, each class's positives weighted by `class_weights` (pos_weight)."""
+    class; for multi-label, each class's positives weighted by `class_weights` (pos_weight).
+    With an `objective` (label smoothing, R-Drop, multi-sample dropout; single-label only),
+    that loss."""
     precision = precision or TrainingPrecision("cpu")
+    if objective is not None:
+        return objective(model, batch, class_weights, precision)
     if class_weights is None:  # the model's own loss (its config says which)
         return precision.forward(model, batch).loss
     import torch
@@ -62,6 +69,8 @@ def adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices only: biases and LayerNorm weights are 1-D."""
     import torch
 
+    if uses_layer_lrs(cfg):  # a rate per layer and for the head
+        return torch.optim.AdamW(layer_groups(model, cfg), lr=cfg.learning_rate, fused=True)
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
@@ -74,12 +83,13 @@ def adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 def linear_schedule(
     optimizer: torch.optim.Optimizer, cfg: TrainConfig, batches: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Linear warmup over `warmup_ratio` of the steps, then linear decay to 0."""
+    """Linear warmup over `warmup_ratio` of the steps, then `lr_schedule`: linear decay to 0
+    (the default), cosine decay to 0, or constant."""
     from transformers import get_scheduler
 
     steps = cfg.epochs * math.ceil(batches / cfg.grad_accum)
     return get_scheduler(
-        "linear",
+        LR_SCHEDULES[cfg.lr_schedule],
         optimizer,
         num_warmup_steps=int(cfg.warmup_ratio * steps),
         num_training_steps=steps,
