@@ -60,35 +60,6 @@ def test_the_cli_has_a_flag_per_option_and_reports_one_line(capsys):
         assert flag in out
 
 
-def test_a_recipe_fills_in_options_that_are_not_given(monkeypatch, tmp_path):
-    from newsclf import recipes
-
-    monkeypatch.setitem(recipes.RECIPES, "testing", {"ema_decay": 0.95, "epochs": 3})
-    seen = {}
-    monkeypatch.setattr(
-        sys.modules["newsclf.training"], "train", lambda cfg: seen.setdefault("cfg", cfg)
-    )
-    assert main(["train", "--recipe", "testing", "--epochs", "4", "--quiet"]) == 0
-    cfg = seen["cfg"]
-    assert (cfg.recipe, cfg.ema_decay, cfg.epochs) == ("testing", 0.95, 4)  # the flag wins
-    cfg.save_yaml(tmp_path / "config.yaml")  # a saved run repeats as it was resolved
-    assert TrainConfig.from_yaml(tmp_path / "config.yaml") == cfg
-    (tmp_path / "run.yaml").write_text("recipe: testing\nema_decay: 0.5\n")
-    cfg = TrainConfig.from_yaml(tmp_path / "run.yaml")
-    assert (cfg.ema_decay, cfg.epochs) == (0.5, 3)
-
-
-def test_an_unknown_recipe_is_one_line_naming_the_known_ones(capsys):
-    from newsclf.recipes import RECIPES
-
-    assert main(["train", "--recipe", "fastest", "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "recipe='fastest': expected one of" in err
-    assert all(name in err for name in RECIPES)
-    with pytest.raises(ConfigError, match="^recipe='x'"):
-        TrainConfig(recipe="x").validate()
-
-
 def test_defaults_leave_the_loss_the_optimizer_and_the_weights_alone(tiny_bert_dir, tmp_path):
     from newsclf.training import build_model
     from newsclf.training.averaging import weight_average

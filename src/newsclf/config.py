@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsclf.accuracy_options import check_accuracy_options
 from newsclf.errors import ConfigError
 from newsclf.field_types import check_field_types, convert_value
 from newsclf.precision import check_precision
-from newsclf.recipes import check_accuracy_options, with_recipe
 from newsclf.task import SINGLE_LABEL, check_task_settings
 from newsclf.tracking_names import check_tracker_names
 from newsclf.yaml_file import read_yaml
@@ -132,11 +132,6 @@ class TrainConfig:
         default="global",
     )
     # Accuracy options (docs/accuracy.md): each is off by default.
-    recipe: str | None = _help(
-        "A named bundle of the accuracy options below (newsclf.recipes.RECIPES, "
-        "docs/accuracy.md). An option also given as a flag or config key wins over the recipe.",
-        default=None,
-    )
     lr_schedule: str = _help(
         "The rate after warmup: 'linear' decay to 0, 'cosine' decay to 0, or 'constant'.",
         default="linear",
@@ -268,7 +263,6 @@ class TrainConfig:
                 f"Unknown config key(s) {unknown}.{hint} Expected keys among: "
                 f"{', '.join(sorted(fields))}."
             )
-        values = with_recipe(values)  # the recipe's options, under those given explicitly
         return cls(**{k: convert_value(v, fields[k]) for k, v in values.items()}).validate()
 
     @classmethod

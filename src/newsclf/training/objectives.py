@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from newsclf.accuracy_options import check_loss_options_task
 from newsclf.errors import ConfigError
-from newsclf.recipes import check_loss_options_task
 from newsclf.task import MULTI_LABEL, PROBLEM_TYPES
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from newsclf.accuracy_options import LR_SCHEDULES
 from newsclf.precision import TrainingPrecision
-from newsclf.recipes import LR_SCHEDULES
 from newsclf.training.layer_lrs import layer_groups, uses_layer_lrs
 
 if TYPE_CHECKING:

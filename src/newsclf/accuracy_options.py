@@ -9,46 +9,36 @@ weights (EMA or SWA) validated and saved in place of the last weights.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from newsclf.errors import ConfigError
 from newsclf.task import MULTI_LABEL
 
-# `cfg` below is a TrainConfig: config.py imports this module, so it is not imported back.
-TrainConfig = Any
+
+class AccuracyOptions(Protocol):
+    """The fields these rules read: a `TrainConfig` (which imports this module, so it is not
+    imported back)."""
+
+    task: str
+    epochs: int
+    learning_rate: float
+    lr_schedule: str
+    layer_lr_decay: float
+    head_lr_multiplier: float
+    label_smoothing: float
+    rdrop_alpha: float
+    multi_sample_dropout: int
+    ema_decay: float
+    swa_epochs: int
+
 
 # --lr-schedule: what the rate does after warmup, and transformers' name for that schedule.
 LR_SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
-# --recipe NAME: named bundles of options, measured in docs/accuracy.md (validation accuracy
-# over three seeds, test scored once). Options given explicitly win over a recipe's.
-RECIPES: dict[str, dict[str, Any]] = {
-    "RECIPE_NAME": {},
-}
 
-
-def with_recipe(values: dict[str, Any]) -> dict[str, Any]:
-    """Config values with their recipe's options filled in where not given explicitly."""
-    name = values.get("recipe")
-    if name is None:
-        return values
-    _check_recipe(name)
-    return {**RECIPES[name], **values}
-
-
-def _check_recipe(name: Any) -> None:
-    if not isinstance(name, str) or name not in RECIPES:
-        raise ConfigError(
-            f"recipe={name!r}: expected one of {', '.join(RECIPES)}, e.g. "
-            f"{next(iter(RECIPES))!r} (docs/accuracy.md), or none."
-        )
-
-
-def check_accuracy_options(cfg: TrainConfig) -> None:
+def check_accuracy_options(cfg: AccuracyOptions) -> None:
     """Refuse an out-of-range accuracy option, or two that cannot go together, naming the field,
     the value, what is expected and an example."""
-    if cfg.recipe is not None:
-        _check_recipe(cfg.recipe)
     if cfg.lr_schedule not in LR_SCHEDULES:
         raise ConfigError(
             f"lr_schedule={cfg.lr_schedule!r}: expected one of {', '.join(LR_SCHEDULES)}, "
@@ -88,7 +78,7 @@ def check_accuracy_options(cfg: TrainConfig) -> None:
         check_loss_options_task(cfg, multi_label=True)
 
 
-def check_loss_options_task(cfg: TrainConfig, multi_label: bool) -> None:
+def check_loss_options_task(cfg: AccuracyOptions, multi_label: bool) -> None:
     """The loss options are written for softmax cross-entropy: refuse them on multi-label data
     (named by --task, or found by --task auto once the labels are read)."""
     given = [
@@ -108,7 +98,7 @@ def check_loss_options_task(cfg: TrainConfig, multi_label: bool) -> None:
         )
 
 
-def _check_averaging(cfg: TrainConfig) -> None:
+def _check_averaging(cfg: AccuracyOptions) -> None:
     if cfg.ema_decay != 0:
         _in_range(cfg, "ema_decay", 0.0, 1.0, "in (0, 1), e.g. 0.99 (0 turns it off)", high=False)
     if not 0 <= cfg.swa_epochs <= cfg.epochs:
@@ -124,7 +114,7 @@ def _check_averaging(cfg: TrainConfig) -> None:
 
 
 def _in_range(
-    cfg: TrainConfig, name: str, lo: float, hi: float, expected: str, low=True, high=True
+    cfg: AccuracyOptions, name: str, lo: float, hi: float, expected: str, low=True, high=True
 ) -> None:
     """`lo < value < hi`, with `lo` allowed unless `low` is False and `hi` allowed unless `high`
     is False (the names say which end is closed: `low=True` means `lo` itself passes)."""
