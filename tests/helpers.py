@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from newsclf import TrainConfig
@@ -91,3 +94,29 @@ def save_tiny(model_cls, config, tokenizer, path: Path) -> Path:
     model_cls(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def history_without_times(run_dir: Path) -> dict:
+    """history.json without the wall-clock fields, which differ from run to run."""
+    history = json.loads((run_dir / "history.json").read_text())
+    for row in history["epochs"]:
+        del row["seconds"], row["train_seconds"]
+    return history
+
+
+def crash_at_batch(
+    monkeypatch, batch: int, error: type[BaseException] = KeyboardInterrupt
+) -> Callable:
+    """Make the `batch`-th training batch (counted over the whole run) raise `error`; returns
+    the real `batch_loss`, for a test that must restore it without undoing its other patches."""
+    module = sys.modules["newsclf.training.loop"]
+    real, calls = module.batch_loss, []
+
+    def loss(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == batch:
+            raise error("injected crash")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "batch_loss", loss)
+    return real

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import pytest
 
-from helpers import tiny_config
+from helpers import crash_at_batch, history_without_times, tiny_config
 from newsclf import ConfigError, TrainConfig, resume, train
 from newsclf.cli import main
 
@@ -365,13 +364,6 @@ def test_the_saved_model_is_the_average_when_averaging(tmp_path, tiny_bert_dir, 
         assert torch.equal(param, average)
 
 
-def _history(run_dir):
-    history = json.loads((run_dir / "history.json").read_text())
-    for row in history["epochs"]:
-        del row["seconds"], row["train_seconds"]
-    return history
-
-
 def _weights(model_dir):
     from safetensors.torch import load_file
 
@@ -389,21 +381,12 @@ def test_resume_with_a_weight_average_equals_the_uninterrupted_run(
     small = dict(epochs=2, max_train_samples=96, max_eval_samples=24, max_test_samples=16)
     whole = train(tiny_config(tiny_bert_dir, tmp_path / "whole", **small, **options))
     cfg = tiny_config(tiny_bert_dir, tmp_path / "crashed", save_every=4, **small, **options)
-    module, calls = sys.modules["newsclf.training.loop"], []
-    real = module.batch_loss
-
-    def loss(*args, **kwargs):  # the 11th batch of 12 (mid-epoch 2) crashes
-        calls.append(1)
-        if len(calls) == 11:
-            raise KeyboardInterrupt("injected crash")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, "batch_loss", loss)
+    crash_at_batch(monkeypatch, 11)  # the 11th batch of 12 (mid-epoch 2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
     monkeypatch.undo()
     resumed = resume(tmp_path / "crashed" / "tiny")
-    assert _history(resumed.run_dir) == _history(whole.run_dir)
+    assert history_without_times(resumed.run_dir) == history_without_times(whole.run_dir)
     theirs, ours = _weights(whole.run_dir / "best_model"), _weights(resumed.run_dir / "best_model")
     assert theirs.keys() == ours.keys()
     assert all(torch.equal(theirs[k], ours[k]) for k in theirs)

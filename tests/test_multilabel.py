@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import tiny_config, write_csv
+from helpers import crash_at_batch, history_without_times, tiny_config, write_csv
 from newsclf import Classifier, ConfigError, DataError, TrainConfig, load_data, train
 from newsclf.cli import main
 from newsclf.evaluation import compute_metrics
@@ -424,7 +424,6 @@ def test_a_multi_label_run_resumes_to_the_uninterrupted_history(
 ):
     """Crash mid-epoch 2 (checkpoints every 3 steps), resume: the same history.json, val_metrics
     and thresholds included, as a run never interrupted."""
-    import sys
 
     from newsclf import resume
 
@@ -432,29 +431,14 @@ def test_a_multi_label_run_resumes_to_the_uninterrupted_history(
     values = dict(data=str(tmp_path / "joined.csv"), epochs=2, max_train_samples=None,
                   max_eval_samples=None, max_test_samples=None)  # fmt: skip
 
-    def history(run_dir):
-        rows = json.loads((run_dir / "history.json").read_text())
-        for row in rows["epochs"]:
-            del row["seconds"], row["train_seconds"]
-        return rows
-
     whole = train(tiny_config(tiny_bert_dir, tmp_path / "whole", **values))
-    loop = sys.modules["newsclf.training.loop"]
-    real, calls = loop.batch_loss, []
-
-    def crash(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 11:
-            raise KeyboardInterrupt("injected crash")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "batch_loss", crash)
+    crash_at_batch(monkeypatch, 11)
     with pytest.raises(KeyboardInterrupt):
         train(tiny_config(tiny_bert_dir, tmp_path / "cut", save_every=3, **values))
     monkeypatch.undo()
     resumed = resume(tmp_path / "cut" / "tiny")
-    assert history(resumed.run_dir) == history(whole.run_dir)
-    assert history(whole.run_dir)["epochs"][0]["val_metrics"]
+    assert history_without_times(resumed.run_dir) == history_without_times(whole.run_dir)
+    assert history_without_times(whole.run_dir)["epochs"][0]["val_metrics"]
 
 
 def test_loss_options_are_refused_for_multi_label_and_averages_accepted(tmp_path, tiny_bert_dir):

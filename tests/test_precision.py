@@ -3,14 +3,13 @@ Accelerate's process-wide setting: runs of different precisions in one process, 
 asked and only there, the fp16 gradient scaler saved and restored with the checkpoints."""
 
 import functools
-import json
 import re
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import tiny_config
+from helpers import crash_at_batch, history_without_times, tiny_config
 from newsclf import ConfigError, resume, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,30 +96,14 @@ def test_fp16_scaler_is_saved_and_restored_with_the_checkpoints(
     monkeypatch.setattr(torch.amp, "GradScaler", scaler)
     small = dict(epochs=2, max_train_samples=96, max_eval_samples=24, max_test_samples=16)
     cfg = tiny_config(tiny_bert_dir, tmp_path / "whole", precision="fp16", **small)
-    whole = _history(train(cfg).run_dir)
+    whole = history_without_times(train(cfg).run_dir)
 
     cfg = tiny_config(tiny_bert_dir, tmp_path, precision="fp16", save_every=4, **small)
-    train_module = sys.modules["newsclf.training.loop"]
-    real_loss, calls = train_module.batch_loss, []
-
-    def crash_at_batch_11(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 11:
-            raise KeyboardInterrupt("injected crash")
-        return real_loss(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "batch_loss", crash_at_batch_11)
+    real_loss = crash_at_batch(monkeypatch, 11)
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
     (checkpoint,) = (tmp_path / ".tiny.incomplete").glob("checkpoint-*")
     saved = torch.load(checkpoint / "custom_checkpoint_0.pkl", weights_only=True)
     assert saved["scale"] != 2.0**24  # the scale moved: restoring it matters
-    monkeypatch.setattr(train_module, "batch_loss", real_loss)
-    assert _history(resume(tmp_path / "tiny").run_dir) == whole
-
-
-def _history(run_dir: Path) -> dict:
-    history = json.loads((run_dir / "history.json").read_text())
-    for row in history["epochs"]:
-        del row["seconds"], row["train_seconds"]
-    return history
+    monkeypatch.setattr(sys.modules["newsclf.training.loop"], "batch_loss", real_loss)
+    assert history_without_times(resume(tmp_path / "tiny").run_dir) == whole

@@ -4,7 +4,6 @@ Everything here is compared with an uninterrupted run of the same config in the 
 (CPU, same seed), so nothing depends on what the tiny model learns: only on the resumed run
 replaying the same batches, dropout masks and optimizer updates."""
 
-import json
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import tiny_config
+from helpers import crash_at_batch, history_without_times, tiny_config
 from newsclf import RunExistsError, resume, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,32 +24,10 @@ def _train_module():
     return sys.modules["newsclf.training.loop"]
 
 
-def _history(run_dir: Path) -> dict:
-    """history.json without the wall-clock fields, which differ from run to run."""
-    history = json.loads((run_dir / "history.json").read_text())
-    for row in history["epochs"]:
-        del row["seconds"], row["train_seconds"]
-    return history
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, tiny_bert_dir):
     out = tmp_path_factory.mktemp("uninterrupted")
-    return _history(train(tiny_config(tiny_bert_dir, out, **SMALL)).run_dir)
-
-
-def _crash_at_batch(monkeypatch, batch: int, error: type[BaseException] = KeyboardInterrupt):
-    """Make the `batch`-th training batch (counted over the whole run) raise `error`."""
-    module = _train_module()
-    real, calls = module.batch_loss, []
-
-    def loss(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == batch:
-            raise error("injected crash")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, "batch_loss", loss)
+    return history_without_times(train(tiny_config(tiny_bert_dir, out, **SMALL)).run_dir)
 
 
 @pytest.mark.parametrize(
@@ -60,11 +37,11 @@ def _crash_at_batch(monkeypatch, batch: int, error: type[BaseException] = Keyboa
         (None, 9, "checkpoint-6"),  # the default, end-of-epoch checkpoints
     ],
 )
-def test_crash_then_resume_gives_the_uninterrupted_history(
+def test_crash_then_resume_gives_the_uninterruptedhistory_without_times(
     tmp_path, tiny_bert_dir, monkeypatch, capsys, uninterrupted, save_every, crash_batch, resumed_at
 ):
     cfg = tiny_config(tiny_bert_dir, tmp_path, save_every=save_every, **SMALL)
-    _crash_at_batch(monkeypatch, crash_batch)
+    crash_at_batch(monkeypatch, crash_batch)
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
     staging = tmp_path / ".tiny.incomplete"
@@ -73,11 +50,11 @@ def test_crash_then_resume_gives_the_uninterrupted_history(
     monkeypatch.undo()
     result = resume(tmp_path / "tiny")
     assert f"Resuming from {resumed_at}" in capsys.readouterr().out
-    assert _history(result.run_dir) == uninterrupted
+    assert history_without_times(result.run_dir) == uninterrupted
     assert not staging.exists() and not list(result.run_dir.glob("checkpoint-*"))
 
 
-def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_history(
+def test_kill_9_mid_epoch_then_resume_gives_the_uninterruptedhistory_without_times(
     tmp_path, tiny_bert_dir, uninterrupted
 ):
     """A real crash: the training process is killed (SIGKILL, no cleanup runs) once its
@@ -103,7 +80,7 @@ def test_kill_9_mid_epoch_then_resume_gives_the_uninterrupted_history(
     assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
     assert not (tmp_path / "tiny").exists()
     result = resume(tmp_path / "tiny")
-    assert _history(result.run_dir) == uninterrupted
+    assert history_without_times(result.run_dir) == uninterrupted
 
 
 def test_failure_after_a_checkpoint_keeps_the_run_to_resume(tmp_path, tiny_bert_dir, monkeypatch):

@@ -6,12 +6,11 @@ run without any step twice; a tracker that cannot start stops the run before it 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import tiny_config
+from helpers import crash_at_batch, tiny_config
 from newsclf import ConfigError, resume, train
 
 pytest.importorskip("mlflow")
@@ -102,16 +101,7 @@ def test_resume_continues_the_same_tracked_run_without_repeating_a_step(
 ):
     """Crash at batch 11 (mid-epoch 2; checkpoints every 4 steps), resume: one MLflow run, the
     TensorBoard steps once each, and the same values as the uninterrupted run."""
-    loop = sys.modules["newsclf.training.loop"]
-    real, calls = loop.batch_loss, []
-
-    def crash(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 11:
-            raise KeyboardInterrupt("injected crash")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "batch_loss", crash)
+    crash_at_batch(monkeypatch, 11)
     with pytest.raises(KeyboardInterrupt):
         train(tracked_config(tiny_bert_dir, tmp_path, save_every=4))
     monkeypatch.undo()
