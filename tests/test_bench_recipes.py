@@ -58,3 +58,26 @@ def test_self_distillation_sweep_trains_a_teacher_then_a_student(tmp_path, tiny_
     (run,) = json.loads(out.read_text())["runs"]
     assert run["setting"] == "self_distill_a0.5_t2" and 0 <= run["val_accuracy"] <= 1
     assert run["seconds"] >= run["student_seconds"] > 0
+
+
+def test_the_soup_benchmark_makes_the_soup_newsclf_train_saves(tmp_path, tiny_bert_dir):
+    """bench_soup.py builds its soup itself: the same members from the same start give the
+    weights `newsclf train --soup 2` saves; its JSON scores members, ensembles and soups."""
+    import torch
+    from benchmarks import bench_soup
+    from safetensors.torch import load_file
+
+    small = dict(TINY, model=str(tiny_bert_dir), batch_size=16, max_length=48, precision="fp32")
+    out, keep = tmp_path / "soup.json", tmp_path / "keep"
+    argv = ["--carves", "7", "--members", "2", "--out", str(out), "--keep", str(keep)]
+    argv += ["--workdir", str(tmp_path / "work"), "--threads", str(torch.get_num_threads())]
+    argv += ["--set", *[f"{k}={v}" for k, v in small.items()]]
+    assert bench_soup.main(argv) == 0
+    (carve,) = json.loads(out.read_text())["carves"]
+    assert [m["seed"] for m in carve["members"]] == [7, 1007]
+    assert len(carve["ensemble"]) == len(carve["soup"]) == 1
+    cfg = tiny_config(tiny_bert_dir, tmp_path / "runs", seed=7, learning_rate=1e-4, soup=2, **TINY)
+    theirs = load_file(str(train(cfg).run_dir / "best_model" / "model.safetensors"))
+    ours = load_file(str(keep / "7" / "model.safetensors"))
+    assert theirs.keys() == ours.keys()
+    assert all(torch.allclose(theirs[k], ours[k], atol=1e-6) for k in theirs)

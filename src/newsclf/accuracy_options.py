@@ -2,8 +2,9 @@
 
 Each option is a `TrainConfig` field that is off by default, so a run that names none of them
 trains exactly as before: learning-rate schedule shape, layer-wise learning-rate decay, the
-head's learning rate, label smoothing, R-Drop, multi-sample dropout, and an average of the
-weights (EMA or SWA) validated and saved in place of the last weights.
+head's learning rate, label smoothing, R-Drop, multi-sample dropout, an average of the
+weights (EMA or SWA) validated and saved in place of the last weights, and a model soup
+(several fine-tuned members averaged).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class AccuracyOptions(Protocol):
     multi_sample_dropout: int
     ema_decay: float
     swa_epochs: int
+    soup: int
+    report_to: list[str] | None
 
 
 # --lr-schedule: what the rate does after warmup, and transformers' name for that schedule.
@@ -74,6 +77,7 @@ def check_accuracy_options(cfg: AccuracyOptions) -> None:
             "one of them, e.g. multi_sample_dropout=1."
         )
     _check_averaging(cfg)
+    _check_soup(cfg)
     if cfg.task == MULTI_LABEL:
         check_loss_options_task(cfg, multi_label=True)
 
@@ -110,6 +114,22 @@ def _check_averaging(cfg: AccuracyOptions) -> None:
         raise ConfigError(
             f"ema_decay={cfg.ema_decay!r} with swa_epochs={cfg.swa_epochs!r}: expected one "
             "average of the weights, e.g. swa_epochs=0."
+        )
+
+
+MAX_SOUP = 16
+
+
+def _check_soup(cfg: AccuracyOptions) -> None:
+    if not 1 <= cfg.soup <= MAX_SOUP:
+        raise ConfigError(
+            f"soup={cfg.soup!r}: expected a whole number from 1 to {MAX_SOUP}, e.g. 4 (1 turns "
+            "it off)."
+        )
+    if cfg.soup > 1 and cfg.report_to:
+        raise ConfigError(
+            f"soup={cfg.soup!r} with report_to={cfg.report_to!r}: a tracker logs one training's "
+            "steps and a soup runs several. Expected one of them, e.g. leave --report-to unset."
         )
 
 

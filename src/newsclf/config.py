@@ -169,6 +169,12 @@ class TrainConfig:
         "last N epochs (stochastic weight averaging; 0 = off).",
         default=0,
     )
+    soup: int = _help(
+        "Model soup: fine-tune N members from the same start, each with its own seed (batch "
+        "order, dropout), and save the average of their best weights, validated (a plain "
+        "model; N times the training time; 1 = off; e.g. 4).",
+        default=1,
+    )
     # Fault tolerance.
     save_every: int | None = _help(
         "Write a resumable checkpoint every N optimizer steps. Default: at the end of each epoch.",

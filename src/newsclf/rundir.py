@@ -34,6 +34,11 @@ REPORT_HTML = "report.html"
 CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE_JSON = "trainer_state.json"
 STAGING_SUFFIX = ".incomplete"
+# A model soup (--soup N): each member is trained in members/<m>/ (its checkpoints, best_model/
+# and history.json); member.json marks a finished one. The members' weights go once the soup is
+# saved; their history.json and member.json stay.
+SOUP_MEMBERS = "members"
+MEMBER_JSON = "member.json"
 
 
 def require(run_dir: Path, name: str) -> Path:

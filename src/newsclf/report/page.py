@@ -159,7 +159,7 @@ def _history(history: dict[str, Any]) -> dict[str, Any]:
     headers += scores if multi else ["val accuracy", "val F1"]
     rows = [
         [
-            f"{e['epoch']}{' ★' if e['epoch'] == best else ''}",
+            _epoch_label(e, best),
             num(e.get("train_loss")),
             num(e.get("val_loss")),
             *(_multilabel_scores(e["val_metrics"]) if multi else _scores(e)),
@@ -168,7 +168,19 @@ def _history(history: dict[str, Any]) -> dict[str, Any]:
         ]
         for e in history["epochs"]
     ]
+    if history.get("soup"):  # the saved model: the members' best weights averaged
+        soup = history["soup"]
+        scores = _multilabel_scores(soup["val_metrics"]) if multi else _scores(soup)
+        rows.append([f"soup of {len(soup['seeds'])} ★", NONE, num(soup["val_loss"]), *scores,
+                     NONE, NONE])  # fmt: skip
     return {"headers": [*headers, "learning rate", "time"], "rows": rows}
+
+
+def _epoch_label(epoch: dict[str, Any], best: int | None) -> str:
+    """The epoch, starred when it is the saved model; a soup's rows name their member."""
+    if "member" in epoch:
+        return f"member {epoch['member']}, epoch {epoch['epoch']}"
+    return f"{epoch['epoch']}{' ★' if epoch['epoch'] == best else ''}"
 
 
 def _scores(epoch: dict[str, Any]) -> list[str]:

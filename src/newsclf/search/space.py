@@ -81,6 +81,12 @@ def _check_spec(name: str, spec: Any, where: Path) -> None:
 def check_space(space: Space, base: TrainConfig) -> None:
     """Every field searched is a config field, and every bound or choice is a valid value."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if base.soup > 1 or "soup" in space:
+        raise ConfigError(
+            f"soup={base.soup!r}{' (searched)' if 'soup' in space else ''}: a search prunes "
+            "trials by their epochs, and a soup's members each run their own. Expected soup=1 "
+            "for `newsclf tune`; train the best trial's config with --soup N afterwards."
+        )
     for name, spec in space.items():
         if name not in fields:
             raise ConfigError(

@@ -73,7 +73,7 @@ def save_checkpoint(engine: Engine, pos: Position, history: History) -> None:
         state["trackers"] = engine.tracking.ids()
         rundir.write_json(tmp / rundir.TRAINER_STATE_JSON, state)
         rundir.replace_dir(tmp, target)
-        for old in checkpoints(engine.run_dir)[: -engine.cfg.keep_checkpoints]:
+        for old in checkpoints(engine.run_dir, members=False)[: -engine.cfg.keep_checkpoints]:
             shutil.rmtree(old)
         engine.tracking.flush()  # what is logged now is never logged again after a resume
     accelerator.wait_for_everyone()

@@ -50,7 +50,7 @@ def evaluate_best_model(
     )
     metrics["best_epoch"] = history.best_epoch
     rundir.write_json(run_dir / rundir.TEST_METRICS_JSON, metrics)
-    say(f"\nTest set, best epoch {history.best_epoch}:\n{format_report(metrics)}")
+    say(f"\nTest set, {history.saved}:\n{format_report(metrics)}")
     say("\nSample predictions:\n" + format_samples(metrics["samples"]))
     if cfg.visuals:
         from newsclf.report import write_visuals
@@ -89,7 +89,7 @@ def _write_model_card(model_dir: Path, thresholds: dict[str, Any], history: Hist
 
 Each class gets its own sigmoid probability; a class applies when its probability reaches its
 threshold below. The thresholds were tuned on the validation split ({thresholds["mode"]}, by
-validation {metric}: {best:.4f} at the best epoch, {history.best_epoch}); they are also in
+validation {metric}: {best:.4f}, {history.saved}); they are also in
 `config.json` under `{THRESHOLDS_KEY}`.
 
 ```python

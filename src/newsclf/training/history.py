@@ -4,7 +4,9 @@ by the validation metric, and how many processes trained.
 A single-label run with the default metric writes exactly the keys below. A multi-label run
 adds `task` and `metric` at the top and `val_metrics` to each row (micro-, macro-,
 samples-F1, subset accuracy, Hamming loss and the threshold(s) tuned on validation); there
-`val_accuracy` is the subset accuracy and `val_f1` the macro-F1.
+`val_accuracy` is the subset accuracy and `val_f1` the macro-F1. A model soup (`--soup N`)
+holds every member's epochs, each row with its `member` (1 to N), and `soup`: the averaged
+model's validation scores, its members' seeds and best epochs; its `best_epoch` is 0.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class EpochRow:
     train_seconds: float  # the optimizer steps alone
     seconds: float  # the whole epoch: validation and checkpoints too
     val_metrics: dict[str, Any] | None = None  # multi-label: every metric, and the threshold(s)
+    member: int | None = None  # a soup's member that trained this epoch
 
     def score(self, metric: str) -> float:
         """This epoch's validation `metric` (accuracy, macro_f1, micro_f1, ...)."""
@@ -38,8 +41,9 @@ class EpochRow:
 
     def to_dict(self) -> dict[str, Any]:
         row = asdict(self)
-        if self.val_metrics is None:
-            del row["val_metrics"]
+        for key in ("val_metrics", "member"):
+            if row[key] is None:
+                del row[key]
         return row
 
 
@@ -53,10 +57,26 @@ class History:
     num_processes: int = 1
     task: str = SINGLE_LABEL
     metric: str = METRICS[SINGLE_LABEL][0]
+    soup: dict[str, Any] | None = None  # a model soup: the averaged model's validation
 
     @property
     def best(self) -> EpochRow:
+        """The saved model's validation: the best epoch's row, or a soup's own scores."""
+        if self.soup is not None:
+            scores = ("val_loss", "val_accuracy", "val_f1", "val_metrics")
+            steps = ("learning_rate", "steps", "train_seconds", "seconds")
+            return EpochRow(
+                epoch=0, train_loss=0.0, **dict.fromkeys(steps, 0),
+                **{k: self.soup.get(k) for k in scores},
+            )  # fmt: skip
         return next(row for row in self.epochs if row.epoch == self.best_epoch)
+
+    @property
+    def saved(self) -> str:
+        """What best_model/ is, in words: 'best epoch 2', or 'the soup of 4 members'."""
+        if self.soup is not None:
+            return f"the soup of {len(self.soup['seeds'])} members"
+        return f"best epoch {self.best_epoch}"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -67,6 +87,7 @@ class History:
             "best_epoch": self.best_epoch,
             "num_processes": self.num_processes,
             "epochs": [row.to_dict() for row in self.epochs],
+            **({"soup": self.soup} if self.soup is not None else {}),
         }
 
     @classmethod
@@ -74,4 +95,7 @@ class History:
         rows = [EpochRow(**row) for row in values.get("epochs", [])]
         task = values.get("task", SINGLE_LABEL)
         metric = values.get("metric", METRICS[SINGLE_LABEL][0])
-        return cls(rows, values.get("best_epoch", 0), values.get("num_processes", 1), task, metric)
+        return cls(
+            rows, values.get("best_epoch", 0), values.get("num_processes", 1), task, metric,
+            values.get("soup"),
+        )  # fmt: skip

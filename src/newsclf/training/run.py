@@ -1,6 +1,7 @@
 """A training run, from config to a finished run directory: `train` and `resume`.
 
-config -> data -> model -> `fit` (epochs, validation, the best checkpoint) -> the test split
+config -> data -> model -> `fit` (epochs, validation, the best checkpoint; or `fit_soup`, several
+fits averaged) -> the test split
 -> the run published under runs/<name>/. Everything that can be checked is checked before any
 slow work, and a run that fails leaves nothing half-written (`newsclf.training.staging`).
 """
@@ -22,6 +23,7 @@ from newsclf.training.checkpoint import tracked_runs
 from newsclf.training.console import describe, say
 from newsclf.training.evaluate_best import evaluate_best_model
 from newsclf.training.loop import fit
+from newsclf.training.soup import fit_soup
 from newsclf.training.staging import (
     check_no_interrupted_run,
     check_run_dir,
@@ -195,10 +197,15 @@ def _train_and_test(
     # A resumed run logs on into the tracked runs its checkpoint names.
     tracking = Tracking(cfg, staging, tracked_runs(checkpoint) if checkpoint else None)
     try:
-        history = fit(
-            cfg, prepared.model, prepared.tokenizer, prepared.train_set, data, staging,
-            on_epoch=hooks.on_epoch, resume_from=checkpoint, tracking=tracking,
-        )  # fmt: skip
+        if cfg.soup > 1:  # members resume from their own checkpoints
+            history = fit_soup(
+                cfg, prepared.model, prepared.tokenizer, prepared.train_set, data, staging
+            )
+        else:
+            history = fit(
+                cfg, prepared.model, prepared.tokenizer, prepared.train_set, data, staging,
+                on_epoch=hooks.on_epoch, resume_from=checkpoint, tracking=tracking,
+            )  # fmt: skip
     except BaseException:
         tracking.abort()
         raise

@@ -25,15 +25,21 @@ def staging_dir(final_dir: Path) -> Path:
     return final_dir.with_name(f".{final_dir.name}{rundir.STAGING_SUFFIX}")
 
 
-def checkpoints(run_dir: Path) -> list[Path]:
-    """The complete `checkpoint-<step>/` directories of a run, oldest first. Half-written ones
-    never match: they are written under a hidden temporary name and renamed when complete."""
+def checkpoints(run_dir: Path, members: bool = True) -> list[Path]:
+    """The complete `checkpoint-<step>/` directories of a run, oldest first; with `members`,
+    also those of a soup's members (members/<m>/), after the run's own, by member. Half-written
+    ones never match: they are written under a hidden temporary name and renamed when complete."""
     found = []
-    for path in Path(run_dir).glob(rundir.CHECKPOINT_PREFIX + "*"):
+    patterns = [rundir.CHECKPOINT_PREFIX + "*"]
+    if members:
+        patterns.append(f"{rundir.SOUP_MEMBERS}/*/{rundir.CHECKPOINT_PREFIX}*")
+    for path in (p for pattern in patterns for p in Path(run_dir).glob(pattern)):
         step = path.name.removeprefix(rundir.CHECKPOINT_PREFIX)
-        if step.isdigit() and (path / rundir.TRAINER_STATE_JSON).is_file():
-            found.append((int(step), path))
-    return [path for _, path in sorted(found)]
+        member = path.parent.name if path.parent.parent.name == rundir.SOUP_MEMBERS else "-1"
+        complete = (path / rundir.TRAINER_STATE_JSON).is_file()
+        if step.isdigit() and member.lstrip("-").isdigit() and complete:
+            found.append((int(member), int(step), path))
+    return [path for *_, path in sorted(found)]
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
