@@ -44,7 +44,7 @@ def describe(cfg: TrainConfig, data: LoadedData, model: PreTrainedModel) -> str:
         f"{notes}Data: {data.source} ({sizes}); {kind}: {classes}\n"
         f"Model: {cfg.model} ({count_parameters(model) / 1e6:.1f}M parameters); "
         f"{cfg.epochs} epoch(s), {batch}, lr {cfg.learning_rate}, precision {cfg.precision}"
-        f"{weights}"
+        f"{weights}" + (f"; a soup of {cfg.soup} members" if cfg.soup > 1 else "")
     )
 
 

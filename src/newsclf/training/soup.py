@@ -27,6 +27,7 @@ from newsclf.training.loop import fit, save_best_model, validate
 from newsclf.training.staging import checkpoints
 
 if TYPE_CHECKING:
+    import datasets
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -46,7 +47,7 @@ def fit_soup(
     cfg: TrainConfig,
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    train_set: object,
+    train_set: datasets.Dataset,
     data: LoadedData,
     run_dir: Path,
 ) -> History:
@@ -102,7 +103,7 @@ def _validate_and_save(
     cfg: TrainConfig,
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    train_set: object,
+    train_set: datasets.Dataset,
     data: LoadedData,
     run_dir: Path,
     members: list[History],
