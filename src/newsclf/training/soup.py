@@ -23,7 +23,7 @@ from newsclf.quiet import quiet_libraries
 from newsclf.training.console import say
 from newsclf.training.engine import setup
 from newsclf.training.history import History
-from newsclf.training.loop import fit, save_best_model, validate
+from newsclf.training.loop import epoch_metrics, fit, save_best_model, validate
 from newsclf.training.staging import checkpoints
 
 if TYPE_CHECKING:
@@ -122,8 +122,6 @@ def _validate_and_save(
         "val_f1": round(metrics["macro_f1"], 5),
     }
     if data.multi_label:
-        from newsclf.training.loop import epoch_metrics
-
         soup["val_metrics"] = epoch_metrics(metrics)
     history = History(
         epochs=[
