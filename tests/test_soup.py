@@ -59,10 +59,10 @@ def test_the_soup_is_the_mean_of_its_members_best_weights(tmp_path, tiny_bert_di
     members = {}
     real = soup_module._validate_and_save
 
-    def spy(cfg, model, tokenizer, train_set, data, run_dir, histories):
-        for m in range(1, cfg.soup + 1):
-            members[m] = _weights(run_dir / "members" / str(m) / "best_model")
-        return real(cfg, model, tokenizer, train_set, data, run_dir, histories)
+    def spy(engine, seeds, histories, task):
+        for m in range(1, len(seeds) + 1):
+            members[m] = _weights(engine.run_dir / "members" / str(m) / "best_model")
+        return real(engine, seeds, histories, task)
 
     monkeypatch.setattr(soup_module, "_validate_and_save", spy)
     cfg = tiny_config(tiny_bert_dir, tmp_path, **SMALL, soup=2, visuals=True)

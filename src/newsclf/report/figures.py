@@ -112,8 +112,7 @@ def training_progress_figure(history: dict[str, Any]) -> Figure:
 def soup_progress_figure(history: dict[str, Any]) -> Figure:
     """A model soup's training: each member's losses and validation score per epoch, and the
     score of the soup (the members' best weights averaged), the model that was saved."""
-    soup, metric = history["soup"], history.get("metric", "accuracy")
-    multi = history.get("task") == MULTI_LABEL
+    soup = history["soup"]
     fig = new_figure((11, 4.2))
     ax_loss, ax_val = fig.subplots(1, 2)
     fig.suptitle(PROGRESS_TITLE, fontsize=14, fontweight="bold")
@@ -122,25 +121,18 @@ def soup_progress_figure(history: dict[str, Any]) -> Figure:
         x = [e["epoch"] for e in rows]
         line = ax_loss.plot(x, [e["train_loss"] for e in rows], "o-", label=f"member {m} train")
         ax_loss.plot(x, [e["val_loss"] for e in rows], "s--", color=line[0].get_color(), alpha=0.6)
-        scores = [_score(e, metric, multi) for e in rows]
+        (label, scores), _ = _validation_series({**history, "epochs": rows})
         ax_val.plot(x, scores, "o-", color=line[0].get_color(), label=f"member {m}")
-    best = _score(soup, metric, multi)
-    name = METRIC_NAMES[metric] if multi else metric.replace("_", " ")
+    (label, (best,)), _ = _validation_series({**history, "epochs": [soup]})
     ax_val.axhline(best, color="crimson", linestyle=":", label=f"soup: saved ({best:.3f})")
     ax_loss.set(xlabel="epoch", ylabel="loss (dashed: validation)", title="Loss")
-    ax_val.set(xlabel="epoch", ylabel=f"val {name}", title="Validation")
+    ax_val.set(xlabel="epoch", ylabel=label, title="Validation")
     for ax in (ax_loss, ax_val):
         ax.set_xticks(sorted({e["epoch"] for e in history["epochs"]}))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def _score(row: dict[str, Any], metric: str, multi: bool) -> float:
-    if multi:
-        return row["val_metrics"][metric]
-    return row["val_f1"] if metric == "macro_f1" else row["val_accuracy"]
 
 
 def _validation_series(

@@ -91,18 +91,14 @@ def run_epoch(engine: Engine, pos: Position, history: History) -> tuple[EpochRow
             pos.best_score = metrics[engine.metric]
             history.best_epoch = pos.epoch
             save_best_model(engine, metrics.get("thresholds"))
-    accuracy = metrics["subset_accuracy" if engine.multi_label else "accuracy"]
     row = EpochRow(
         epoch=pos.epoch,
         train_loss=round(train_loss, 5),
-        val_loss=round(val_loss, 5),
-        val_accuracy=round(accuracy, 5),
-        val_f1=round(metrics["macro_f1"], 5),
         learning_rate=engine.learning_rate,
         steps=pos.epoch_steps,
         train_seconds=round(train_seconds, 2),
         seconds=round(time.perf_counter() - start, 2),
-        val_metrics=epoch_metrics(metrics) if engine.multi_label else None,
+        **validation_scores(engine, val_loss, metrics),
     )
     history.epochs.append(row)
     engine.tracking.add_epoch(row, pos.global_step)
@@ -233,6 +229,18 @@ def multilabel_validation(
     thresholds = tune_thresholds(probs, truth, engine.cfg.thresholds, engine.metric)
     predicted = (probs >= thresholds).astype("uint8")
     return loss, compute_metrics(truth, predicted, engine.label_names, thresholds)
+
+
+def validation_scores(engine: Engine, val_loss: float, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What history.json keeps of a validation: the loss, accuracy (multi-label: the subset
+    accuracy) and macro-F1, rounded; multi-label also every metric and the threshold(s)."""
+    accuracy = metrics["subset_accuracy" if engine.multi_label else "accuracy"]
+    return {
+        "val_loss": round(val_loss, 5),
+        "val_accuracy": round(accuracy, 5),
+        "val_f1": round(metrics["macro_f1"], 5),
+        "val_metrics": epoch_metrics(metrics) if engine.multi_label else None,
+    }
 
 
 def epoch_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

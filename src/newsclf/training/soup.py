@@ -21,9 +21,9 @@ from newsclf import rundir
 from newsclf.distributed import is_main_process
 from newsclf.quiet import quiet_libraries
 from newsclf.training.console import say
-from newsclf.training.engine import setup
+from newsclf.training.engine import Engine, setup
 from newsclf.training.history import History
-from newsclf.training.loop import epoch_metrics, fit, save_best_model, validate
+from newsclf.training.loop import fit, save_best_model, validate, validation_scores
 from newsclf.training.staging import checkpoints
 
 if TYPE_CHECKING:
@@ -76,7 +76,9 @@ def fit_soup(
                 rundir.write_json(member_dir / rundir.MEMBER_JSON, {"seed": seed, "member": m})
         members.append(History.from_dict(rundir.read_history(member_dir)))
     model.load_state_dict(average_weights(run_dir / rundir.SOUP_MEMBERS, cfg.soup))
-    return _validate_and_save(cfg, model, tokenizer, train_set, data, run_dir, members)
+    # Prepared as a member's fit is, so the soup is validated as the members were.
+    engine = setup(dataclasses.replace(cfg, soup=1), model, tokenizer, train_set, data, run_dir)
+    return _validate_and_save(engine, member_seeds(cfg), members, data.task)
 
 
 def average_weights(members_dir: Path, n: int) -> dict[str, torch.Tensor]:
@@ -100,29 +102,16 @@ def average_weights(members_dir: Path, n: int) -> dict[str, torch.Tensor]:
 
 
 def _validate_and_save(
-    cfg: TrainConfig,
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    train_set: datasets.Dataset,
-    data: LoadedData,
-    run_dir: Path,
-    members: list[History],
+    engine: Engine, seeds: list[int], members: list[History], task: str
 ) -> History:
-    """Score the soup on validation as the members were scored, save it as best_model/, and
-    remove the members' weights."""
-    engine = setup(dataclasses.replace(cfg, soup=1), model, tokenizer, train_set, data, run_dir)
+    """Score the soup (the weights in `engine`'s model) on validation, save it as best_model/,
+    write the run's history.json, and remove the members' weights."""
     val_loss, metrics = validate(engine)
     save_best_model(engine, metrics.get("thresholds"))
-    accuracy = metrics["subset_accuracy" if data.multi_label else "accuracy"]
-    soup = {
-        "seeds": member_seeds(cfg),
-        "best_epochs": [h.best_epoch for h in members],
-        "val_loss": round(val_loss, 5),
-        "val_accuracy": round(accuracy, 5),
-        "val_f1": round(metrics["macro_f1"], 5),
-    }
-    if data.multi_label:
-        soup["val_metrics"] = epoch_metrics(metrics)
+    scores = validation_scores(engine, val_loss, metrics)
+    if scores["val_metrics"] is None:
+        del scores["val_metrics"]
+    soup = {"seeds": seeds, "best_epochs": [h.best_epoch for h in members], **scores}
     history = History(
         epochs=[
             dataclasses.replace(row, member=m)
@@ -130,19 +119,19 @@ def _validate_and_save(
             for row in h.epochs
         ],
         num_processes=engine.accelerator.num_processes,
-        task=data.task,
+        task=task,
         metric=engine.metric,
         soup=soup,
     )
-    say(
-        f"\nSoup of {cfg.soup} members: val loss {val_loss:.4f}  val acc {accuracy:.2%}  val F1 "
-        f"{metrics['macro_f1']:.4f} (members' best: "
+    say(  # the soup's scores as history.json keeps them, like each epoch's line
+        f"\nSoup of {len(seeds)} members: val loss {scores['val_loss']:.4f}  val acc "
+        f"{scores['val_accuracy']:.2%}  val F1 {scores['val_f1']:.4f} (members' best: "
         + ", ".join(f"{h.best.val_accuracy:.2%}" for h in members)
         + ")"
     )
     if engine.main:
-        rundir.write_json(run_dir / rundir.HISTORY_JSON, history.to_dict())
-        for m in range(1, cfg.soup + 1):
-            shutil.rmtree(run_dir / rundir.SOUP_MEMBERS / str(m) / rundir.BEST_MODEL)
+        rundir.write_json(engine.run_dir / rundir.HISTORY_JSON, history.to_dict())
+        for m in range(1, len(seeds) + 1):
+            shutil.rmtree(engine.run_dir / rundir.SOUP_MEMBERS / str(m) / rundir.BEST_MODEL)
     engine.accelerator.wait_for_everyone()
     return history
