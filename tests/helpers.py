@@ -96,6 +96,13 @@ def save_tiny(model_cls, config, tokenizer, path: Path) -> Path:
     return path
 
 
+def model_weights(model_dir: Path) -> dict:
+    """A saved model's tensors by name (model.safetensors), to compare weights exactly."""
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(model_dir) / "model.safetensors"))
+
+
 def history_without_times(run_dir: Path) -> dict:
     """history.json without the wall-clock fields, which differ from run to run."""
     history = json.loads((run_dir / "history.json").read_text())

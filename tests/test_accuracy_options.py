@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from helpers import crash_at_batch, history_without_times, tiny_config
+from helpers import crash_at_batch, history_without_times, model_weights, tiny_config
 from newsclf import ConfigError, TrainConfig, resume, train
 from newsclf.cli import main
 
@@ -364,12 +364,6 @@ def test_the_saved_model_is_the_average_when_averaging(tmp_path, tiny_bert_dir, 
         assert torch.equal(param, average)
 
 
-def _weights(model_dir):
-    from safetensors.torch import load_file
-
-    return load_file(str(model_dir / "model.safetensors"))
-
-
 @pytest.mark.parametrize(
     "options", [dict(ema_decay=0.9, rdrop_alpha=1.0), dict(swa_epochs=1, layer_lr_decay=0.8)]
 )
@@ -387,6 +381,9 @@ def test_resume_with_a_weight_average_equals_the_uninterrupted_run(
     monkeypatch.undo()
     resumed = resume(tmp_path / "crashed" / "tiny")
     assert history_without_times(resumed.run_dir) == history_without_times(whole.run_dir)
-    theirs, ours = _weights(whole.run_dir / "best_model"), _weights(resumed.run_dir / "best_model")
+    theirs, ours = (
+        model_weights(whole.run_dir / "best_model"),
+        model_weights(resumed.run_dir / "best_model"),
+    )
     assert theirs.keys() == ours.keys()
     assert all(torch.equal(theirs[k], ours[k]) for k in theirs)

@@ -5,7 +5,7 @@ import json
 
 from benchmarks import bench_recipes
 
-from helpers import tiny_config
+from helpers import model_weights, tiny_config
 from newsclf import train
 
 TINY = dict(epochs=1, max_train_samples=64, max_eval_samples=24, max_test_samples=16)
@@ -65,7 +65,6 @@ def test_the_soup_benchmark_makes_the_soup_newsclf_train_saves(tmp_path, tiny_be
     weights `newsclf train --soup 2` saves; its JSON scores members, ensembles and soups."""
     import torch
     from benchmarks import bench_soup
-    from safetensors.torch import load_file
 
     small = dict(TINY, model=str(tiny_bert_dir), batch_size=16, max_length=48, precision="fp32")
     out, keep = tmp_path / "soup.json", tmp_path / "keep"
@@ -77,7 +76,7 @@ def test_the_soup_benchmark_makes_the_soup_newsclf_train_saves(tmp_path, tiny_be
     assert [m["seed"] for m in carve["members"]] == [7, 1007]
     assert len(carve["ensemble"]) == len(carve["soup"]) == 1
     cfg = tiny_config(tiny_bert_dir, tmp_path / "runs", seed=7, learning_rate=1e-4, soup=2, **TINY)
-    theirs = load_file(str(train(cfg).run_dir / "best_model" / "model.safetensors"))
-    ours = load_file(str(keep / "7" / "model.safetensors"))
+    theirs = model_weights(train(cfg).run_dir / "best_model")
+    ours = model_weights(keep / "7")
     assert theirs.keys() == ours.keys()
     assert all(torch.allclose(theirs[k], ours[k], atol=1e-6) for k in theirs)

@@ -4,10 +4,11 @@ weights averaged into one plain checkpoint; an interrupted soup resumes inside i
 Nothing here depends on what the tiny model learns."""
 
 import json
+import sys
 
 import pytest
 
-from helpers import crash_at_batch, history_without_times, tiny_config
+from helpers import crash_at_batch, history_without_times, model_weights, tiny_config
 from newsclf.config import TrainConfig
 from newsclf.errors import ConfigError
 from newsclf.training import resume, train
@@ -15,12 +16,6 @@ from newsclf.training import soup as soup_module
 
 SMALL = dict(epochs=2, max_train_samples=64, max_eval_samples=24, max_test_samples=16)
 TEXTS = ["Stocks fell as oil prices rose.", "The team won the final in extra time."]
-
-
-def _weights(model_dir):
-    from safetensors.torch import load_file
-
-    return load_file(str(model_dir / "model.safetensors"))
 
 
 @pytest.mark.parametrize(
@@ -61,7 +56,7 @@ def test_the_soup_is_the_mean_of_its_members_best_weights(tmp_path, tiny_bert_di
 
     def spy(engine, seeds, histories, task):
         for m in range(1, len(seeds) + 1):
-            members[m] = _weights(engine.run_dir / "members" / str(m) / "best_model")
+            members[m] = model_weights(engine.run_dir / "members" / str(m) / "best_model")
         return real(engine, seeds, histories, task)
 
     monkeypatch.setattr(soup_module, "_validate_and_save", spy)
@@ -69,7 +64,7 @@ def test_the_soup_is_the_mean_of_its_members_best_weights(tmp_path, tiny_bert_di
     result = train(cfg)
 
     run = result.run_dir
-    saved = _weights(run / "best_model")
+    saved = model_weights(run / "best_model")
     assert saved.keys() == members[1].keys() == members[2].keys()
     assert not all(torch.equal(members[1][k], members[2][k]) for k in saved)
     for key, value in saved.items():
@@ -115,15 +110,17 @@ def test_an_interrupted_soup_resumes_in_its_member(tmp_path, tiny_bert_dir, monk
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
     monkeypatch.undo()
-    trained = []
-    real = crash_at_batch(monkeypatch, 10**9)
+    trained, real = [], sys.modules["newsclf.training.loop"].batch_loss
     monkeypatch.setattr(
         "newsclf.training.loop.batch_loss", lambda *a, **k: trained.append(1) or real(*a, **k)
     )
     resumed = resume(tmp_path / "crashed" / "tiny")
     assert len(trained) == 6  # member 2's batches after its checkpoint, and nothing of member 1
     assert history_without_times(resumed.run_dir) == history_without_times(whole.run_dir)
-    theirs, ours = _weights(whole.run_dir / "best_model"), _weights(resumed.run_dir / "best_model")
+    theirs, ours = (
+        model_weights(whole.run_dir / "best_model"),
+        model_weights(resumed.run_dir / "best_model"),
+    )
     assert all(torch.equal(theirs[k], ours[k]) for k in theirs)
 
 
@@ -167,11 +164,11 @@ def test_a_soup_interrupted_after_it_was_saved_resumes_without_training(
     with pytest.raises(KeyboardInterrupt):
         train(cfg)
     staging = tmp_path / ".tiny.incomplete"
-    saved = _weights(staging / "best_model")
+    saved = model_weights(staging / "best_model")
     assert not (staging / "members" / "1" / "best_model").exists()
     monkeypatch.setattr(run_module, "evaluate_best_model", real)
     crash_at_batch(monkeypatch, 1)  # any training step now would fail the test
     result = resume(tmp_path / "tiny")
-    ours = _weights(result.run_dir / "best_model")
+    ours = model_weights(result.run_dir / "best_model")
     assert ours.keys() == saved.keys() and all((ours[k] == saved[k]).all() for k in ours)
     assert result.test_metrics["num_samples"] == 16
