@@ -47,35 +47,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def val_logits(model: Any, rows: Any, batch_size: int = 64) -> Any:
-    """fp32 logits of every validation row, in order."""
+def val_logits(model: Any, loader: Any) -> tuple[Any, Any]:
+    """fp32 logits and labels of every validation row, in the order of training's own
+    validation batches (`newsclf.training.loaders.eval_loader`: the same every call)."""
     import torch
 
     model.eval()
-    out = []
+    logits, labels = [], []
     with torch.inference_mode():
-        for i in range(0, len(rows), batch_size):
-            chunk = rows[i : i + batch_size]
-            width = max(len(ids) for ids in chunk["input_ids"])
-            ids = torch.zeros(len(chunk["input_ids"]), width, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for j, row in enumerate(chunk["input_ids"]):
-                ids[j, : len(row)], mask[j, : len(row)] = torch.tensor(row), 1
-            out.append(model(input_ids=ids, attention_mask=mask).logits.float())
-    return torch.cat(out)
+        for batch in loader:
+            labels.append(batch.pop("labels"))
+            logits.append(model(**batch).logits.float())
+    return torch.cat(logits), torch.cat(labels)
 
 
-def train_member(cfg: Any, start: dict[str, Any], data: Any, train_set: Any) -> tuple[dict, Any]:
-    """One member: the shared starting weights, then `fit` with the member's seed. Returns
-    its history and its best epoch's weights."""
+def train_member(
+    cfg: Any, model: Any, tokenizer: Any, start: dict[str, Any], data: Any, train_set: Any
+) -> tuple[dict, Any]:
+    """One member: `model` set to the shared starting weights, then `fit` with the member's
+    seed. Returns its history and its best epoch's weights."""
     from accelerate.utils import set_seed
 
     from newsclf.quiet import quiet_libraries
-    from newsclf.training import build_model, fit, load_tokenizer
+    from newsclf.training import fit
 
-    with quiet_libraries("datasets", "transformers"):
-        tokenizer = load_tokenizer(cfg.model)
-        model = build_model(cfg.model, data.label_names)
     model.load_state_dict(start)
     set_seed(cfg.seed)
     cfg.run_dir.mkdir(parents=True)
@@ -100,6 +95,7 @@ def carve(
     from newsclf.data import tokenize
     from newsclf.quiet import quiet_libraries
     from newsclf.training import build_model, load_tokenizer
+    from newsclf.training.loaders import eval_loader
 
     base = bench_recipes.config("baseline", seed, extra, workdir / "start")
     data = bench_recipes.Data().get(base)
@@ -107,7 +103,7 @@ def carve(
     with quiet_libraries("datasets", "transformers"):
         train_set = tokenize(data.splits["train"], tokenizer, base.max_length)
         val = tokenize(data.splits["validation"], tokenizer, base.max_length)
-    labels = torch.tensor(val["label"])
+    val_loader = eval_loader(base, tokenizer, val)
     set_seed(seed)  # the head every member starts from: the baseline run's own
     with quiet_libraries("transformers"):
         model = build_model(base.model, data.label_names)
@@ -116,9 +112,10 @@ def carve(
     for m in range(k):
         cfg = bench_recipes.config("baseline", seed + 1000 * m, extra, workdir / f"m{m}")
         t0 = time.perf_counter()
-        history, state = train_member(cfg, start, data, train_set)
+        history, state = train_member(cfg, model, tokenizer, start, data, train_set)
         model.load_state_dict(state)
-        logits.append(val_logits(model, val))
+        member_logits, labels = val_logits(model, val_loader)
+        logits.append(member_logits)
         acc = (logits[-1].argmax(-1) == labels).float().mean().item()
         weights.append(state)
         members.append({"seed": cfg.seed, "val_accuracy": acc, "best_epoch": history["best_epoch"],
@@ -130,7 +127,9 @@ def carve(
         soup = {key: sum(w[key] for w in weights[:n]) / n for key in weights[0]}
         model.load_state_dict(soup)
         out["ensemble"].append((ens.argmax(-1) == labels).float().mean().item())
-        out["soup"].append((val_logits(model, val).argmax(-1) == labels).float().mean().item())
+        out["soup"].append(
+            (val_logits(model, val_loader)[0].argmax(-1) == labels).float().mean().item()
+        )
         print(f"carve {seed} n={n}: ensemble {out['ensemble'][-1]:.4f} soup "
               f"{out['soup'][-1]:.4f}", flush=True)  # fmt: skip
     if keep is not None:  # the model holds the soup of all k members
