@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     device = torch.device(args.device)
-    cfg = TrainConfig(batch_size=args.batch_size, quiet=True).validate()
+    cfg = TrainConfig(batch_size=args.batch_size, quiet=True, **common.FIXED_RECIPE).validate()
     tokenizer = load_tokenizer(cfg.model)
     train_set = tokenize(load_data(cfg).splits["train"], tokenizer, cfg.max_length)
     arrow = lambda: train_loader(cfg, tokenizer, train_set)  # noqa: E731

@@ -84,7 +84,7 @@ def default_out() -> Path:
 def config(name: str, seed: int, extra: dict[str, Any], output_dir: Path) -> Any:
     from newsclf.config import TrainConfig
 
-    values = {**SETTINGS[name], **extra, "seed": seed}
+    values = {**common.FIXED_RECIPE, **SETTINGS[name], **extra, "seed": seed}
     return TrainConfig(
         output_dir=str(output_dir), name=f"{name}-{seed}", quiet=True, visuals=False, **values
     ).validate()

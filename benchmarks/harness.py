@@ -154,7 +154,7 @@ def setup(args: argparse.Namespace) -> Bench:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device is visible to PyTorch.")
-    overrides = common.pairs(args.set)
+    overrides = {**common.FIXED_RECIPE, **common.pairs(args.set)}
     if args.model:
         overrides["model"] = args.model
     cfg = TrainConfig(

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     overrides = common.pairs(args.set)
     if args.model:
         overrides["model"] = args.model
-    cfg = TrainConfig(quiet=True, visuals=False, epochs=1, **overrides).validate()
+    values = {**common.FIXED_RECIPE, "epochs": 1, **overrides}
+    cfg = TrainConfig(quiet=True, visuals=False, **values).validate()
     data = load_data(cfg)
     tokenizer = load_tokenizer(cfg.model)
     model = build_model(cfg.model, data.label_names)

@@ -38,7 +38,7 @@ TEXTS = ["Oil prices climb as OPEC cuts output", "Federer wins his fifth Wimbled
         ({"ema_decay": -0.5}, "ema_decay=-0.5"),
         ({"swa_epochs": 3, "epochs": 2}, "swa_epochs=3"),
         ({"swa_epochs": -1}, "swa_epochs=-1"),
-        ({"ema_decay": 0.99, "swa_epochs": 1}, "ema_decay=0.99 with swa_epochs=1"),
+        ({"ema_decay": 0.99, "swa_epochs": 1, "epochs": 2}, "ema_decay=0.99 with swa_epochs=1"),
         ({"rdrop_alpha": 1.0, "multi_sample_dropout": 4}, "rdrop_alpha=1.0 with multi_sample"),
         ({"layer_lr_decay": "0.9x"}, "layer_lr_decay='0.9x'"),
     ],

@@ -54,7 +54,8 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(
     result = train(tiny_config(tiny_bert_dir, tmp_path, epochs=6, patience=2, **SMALL))
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
     assert result.best_epoch == 2
-    assert "Early stopping: no better validation accuracy for 2 epoch(s)" in capsys.readouterr().out
+    said = "Early stopping: no better validation accuracy for 2 evaluation(s) (--patience 2)"
+    assert said in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ class AccuracyOptions(Protocol):
     imported back)."""
 
     task: str
-    epochs: int
+    epochs: int | str  # 'auto' until the run resolves it
     learning_rate: float
     lr_schedule: str
     layer_lr_decay: float
@@ -105,7 +105,12 @@ def check_loss_options_task(cfg: AccuracyOptions, multi_label: bool) -> None:
 def _check_averaging(cfg: AccuracyOptions) -> None:
     if cfg.ema_decay != 0:
         _in_range(cfg, "ema_decay", 0.0, 1.0, "in (0, 1), e.g. 0.99 (0 turns it off)", high=False)
-    if not 0 <= cfg.swa_epochs <= cfg.epochs:
+    if cfg.swa_epochs and isinstance(cfg.epochs, str):
+        raise ConfigError(
+            f"swa_epochs={cfg.swa_epochs!r} with epochs={cfg.epochs!r}: SWA averages the last "
+            "epochs of a fixed budget. Pass --epochs N as well (e.g. --epochs 4 --swa-epochs 1)."
+        )
+    if not 0 <= cfg.swa_epochs <= (cfg.epochs if isinstance(cfg.epochs, int) else 0):
         raise ConfigError(
             f"swa_epochs={cfg.swa_epochs!r}: expected a whole number from 0 to epochs="
             f"{cfg.epochs}, e.g. 1 (the last epoch; 0 turns it off)."

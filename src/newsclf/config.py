@@ -27,6 +27,10 @@ MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 DEFAULT_DATA = "ag_news"
 DEFAULT_LABEL_COLUMN = "label"
+# The value of a recipe field (epochs, max_length, eval_every) chosen from the data at the start
+# of the run (newsclf.training.recipe); the saved config.yaml holds the number chosen.
+AUTO = "auto"
+MIN_EVAL_EVERY = 0.01
 
 
 def _help(text: str, **kwargs: Any) -> Any:
@@ -97,9 +101,23 @@ class TrainConfig:
         "Stratified, seeded subsample of validation.", default=None
     )
     max_test_samples: int | None = _help("Stratified, seeded subsample of test.", default=None)
-    max_length: int = _help("Tokens per text after truncation.", default=128)
+    max_length: int | str = _help(
+        "Tokens per text after truncation. auto: the 95th percentile of the training texts' "
+        "token counts, rounded up to 32, at most 256 (docs/recipe.md).",
+        default=AUTO,
+    )
     # Optimisation.
-    epochs: int = _help("Training epochs.", default=2)
+    epochs: int | str = _help(
+        "Training epochs. auto: a budget from the data's rows and classes (at least 500 "
+        "optimizer steps and each class seen 1,000 times, 3 to 20 epochs), with validation "
+        "several times an epoch and early stopping (docs/recipe.md).",
+        default=AUTO,
+    )
+    eval_every: float | str = _help(
+        "Validate every this share of an epoch (0.01 to 1; 0.5 = twice an epoch), keeping the "
+        "best model seen. auto: from the budget with --epochs auto, else 1 (each epoch's end).",
+        default=AUTO,
+    )
     batch_size: int = _help("Training batch size.", default=32)
     eval_batch_size: int = _help("Evaluation batch size (length-sorted batches).", default=128)
     learning_rate: float = _help("Peak AdamW learning rate.", default=1e-4)
@@ -118,7 +136,9 @@ class TrainConfig:
         default=None,
     )
     patience: int | None = _help(
-        "Early stopping: stop after this many epochs without a better validation --metric.",
+        "Early stopping: stop after this many evaluations (--eval-every) without a better "
+        "validation --metric. Default: a quarter of the evaluations with --epochs auto, else "
+        "none.",
         default=None,
     )
     metric: str = _help(
@@ -214,7 +234,8 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every value; raise ConfigError naming the field, the value and the fix."""
         check_field_types(self)
-        _positive(self, "epochs", "batch_size", "eval_batch_size", "max_length")
+        _check_recipe(self)
+        _positive(self, "batch_size", "eval_batch_size")
         _positive(self, "grad_accum", "keep_checkpoints")
         _positive(self, "max_train_samples", "max_eval_samples", "max_test_samples", optional=True)
         _positive(self, "patience", "save_every", optional=True)
@@ -301,6 +322,24 @@ def _check_fractions(cfg: TrainConfig) -> None:
         )
     if not 0.0 <= cfg.warmup_ratio < 1.0:
         raise ConfigError(f"warmup_ratio={cfg.warmup_ratio!r}: expected a number in [0, 1).")
+
+
+def _check_recipe(cfg: TrainConfig) -> None:
+    """epochs and max_length: a whole number >= 1 or 'auto'; eval_every: a share of an epoch."""
+    for name in ("epochs", "max_length"):
+        value = getattr(cfg, name)
+        if value != AUTO:
+            if isinstance(value, str):
+                raise ConfigError(f"{name}={value!r}: expected a whole number >= 1, or 'auto'.")
+            require_positive(value, name)
+    value = cfg.eval_every
+    if value == AUTO:
+        return
+    if isinstance(value, str) or not (math.isfinite(value) and MIN_EVAL_EVERY <= value <= 1):
+        raise ConfigError(
+            f"eval_every={value!r}: expected a share of an epoch from {MIN_EVAL_EVERY} to 1 "
+            "(e.g. 0.5: validate twice an epoch), or 'auto'."
+        )
 
 
 def _check_multi_label(cfg: TrainConfig) -> None:

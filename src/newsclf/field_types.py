@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 EXPECTED = {
     "int": "a whole number, e.g. 2",
     "int | None": "a whole number, or null",
+    "int | str": "a whole number, e.g. 2, or 'auto'",
+    "float | str": "a number, e.g. 0.5, or 'auto'",
     "float": "a number, e.g. 0.1",
     "str": "a string",
     "str | None": "a string, or null",
@@ -37,7 +39,9 @@ def check_field_types(cfg: DataclassInstance) -> None:
 def _has_type(value: Any, kind: str) -> bool:
     if value is None:
         return kind.endswith("| None")
-    base = kind.removesuffix(" | None")
+    if kind.endswith("| str") and isinstance(value, str):  # a number, or a word such as 'auto'
+        return True
+    base = kind.removesuffix(" | None").removesuffix(" | str")
     if base == "bool":
         return isinstance(value, bool)
     if isinstance(value, bool):
@@ -53,7 +57,7 @@ def _has_type(value: Any, kind: str) -> bool:
 
 def convert_value(value: Any, kind: str) -> Any:
     """The lossless conversions only; anything else is left for validate() to refuse."""
-    base = kind.removesuffix(" | None")
+    base = kind.removesuffix(" | None").removesuffix(" | str")
     if value is None or isinstance(value, bool):
         return value
     if base == "float" and isinstance(value, str):
@@ -61,6 +65,8 @@ def convert_value(value: Any, kind: str) -> Any:
             return float(value)
         except ValueError:
             return value
+    if base == "float" and kind.endswith("| str") and isinstance(value, int):
+        return float(value)
     if base == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
     if base == "int" and isinstance(value, str):

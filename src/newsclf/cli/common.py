@@ -46,9 +46,25 @@ def _add_field(p: argparse.ArgumentParser, f: dataclasses.Field, default: object
             type=lambda s: [x.strip() for x in s.split(",")],
             help=help_text + "; comma-separated",
         )
+    elif kind.endswith("| str"):  # a number or 'auto'
+        number = {"int": int, "float": float}[kind.split(" |")[0]]
+        p.add_argument(flag, type=_number_or_word(number), metavar=f.name.upper(), help=help_text)
     else:
         cast = {"int": int, "float": float}.get(kind.split(" |")[0], str)
         p.add_argument(flag, type=cast, metavar=f.name.upper(), help=help_text)
+
+
+def _number_or_word(number: type) -> object:
+    """A flag's value as `number` where it reads as one, else the word itself ('auto'): the
+    config's check then names what it expects."""
+
+    def parse(text: str) -> object:
+        try:
+            return number(text)
+        except ValueError:
+            return text
+
+    return parse
 
 
 def loading_quietly(model: str | Path) -> AbstractContextManager:

@@ -155,20 +155,20 @@ class _Objective:
         values.update(output_dir=str(run_dir.parent), name=run_dir.name, overwrite=True)
         cfg = TrainConfig.from_dict({**values, "visuals": False})
         pruned: list[int] = []
-        reporter = self._reporter(trial, pruned, cfg.epochs)
+        reporter = self._reporter(trial, pruned)
         result = train(cfg, Hooks(on_epoch=reporter, score_test=False))
         trial.set_user_attr("run_dir", str(result.run_dir))
         if pruned:
             shutil.rmtree(result.run_dir / rundir.BEST_MODEL, ignore_errors=True)
-            raise optuna.TrialPruned(f"pruned after epoch {pruned[0]}")
+            raise optuna.TrialPruned(f"pruned after evaluation {pruned[0]}")
         return float(result.best_score)
 
-    def _reporter(self, trial: optuna.Trial, pruned: list[int], epochs: int) -> Any:
-        def on_epoch(epoch: int, history: History) -> bool:
-            trial.report(history.epochs[-1].score(self.metric), epoch)
-            # After the last epoch the training is done: pruning would only discard its result.
-            if epoch < epochs and trial.should_prune():
-                pruned.append(epoch)
+    def _reporter(self, trial: optuna.Trial, pruned: list[int]) -> Any:
+        def on_epoch(evaluation: int, history: History) -> bool:
+            trial.report(history.epochs[-1].score(self.metric), evaluation)
+            # After the last evaluation the training is done: pruning would only discard it.
+            if not history.finished and trial.should_prune():
+                pruned.append(evaluation)
                 return True  # stops training; the trial is then recorded as pruned
             return False
 

@@ -34,7 +34,12 @@ class Position:
     batches: int = 0  # its batches already trained on (per process)
     epoch_steps: int = 0  # its optimizer steps so far
     global_step: int = 0  # optimizer steps since the start
-    loss_sum: float = 0.0  # the sum of its batch losses so far
+    # Since the last evaluation (history.json's next row): batch losses summed, batches and
+    # optimizer steps (per process), seconds of training.
+    loss_sum: float = 0.0
+    period_batches: int = 0
+    period_steps: int = 0
+    period_seconds: float = 0.0
     # The sampler's generator state at the epoch's start: it fixes the epoch's batch order.
     sampler_state: str = ""
     best_score: float = -1.0  # the best validation metric so far, unrounded, as compared
@@ -42,6 +47,10 @@ class Position:
     # The training loss since the last tracker log (--report-to): a resumed run logs the same.
     log_loss_sum: float = 0.0
     log_batches: int = 0
+
+    def start_period(self) -> None:
+        """An evaluation was just written: the next row counts from here."""
+        self.loss_sum, self.period_batches, self.period_steps, self.period_seconds = 0.0, 0, 0, 0.0
 
     def next_epoch(self, sampler_rng: torch.Generator, finished: bool) -> Position:
         """The position at the start of the next epoch, whose batch order `sampler_rng` fixes."""

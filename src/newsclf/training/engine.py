@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsclf.config import AUTO
 from newsclf.data.tokenize import tokenize
 from newsclf.distributed import cpu_processes
+from newsclf.errors import ConfigError
 from newsclf.precision import TrainingPrecision, enable_tf32
 from newsclf.task import resolve_metric
 from newsclf.training.averaging import WeightAverage, weight_average
@@ -21,6 +23,7 @@ from newsclf.training.optim import (
     compile_model,
     linear_schedule,
     positive_weights,
+    steps_per_epoch,
 )
 from newsclf.training.tracking import Tracking
 
@@ -58,6 +61,9 @@ class Engine:
     tracking: Tracking = field(default_factory=lambda: Tracking.off())
     objective: Objective | None = None  # the loss under the accuracy options; None: plain
     average: WeightAverage | None = None  # EMA or SWA weights, validated and saved
+    # Optimizer steps into an epoch where validation runs before its end (--eval-every).
+    eval_points: frozenset[int] = frozenset()
+    steps_per_epoch: int = 1
 
     @property
     def main(self) -> bool:
@@ -66,6 +72,23 @@ class Engine:
     @property
     def learning_rate(self) -> float:
         return self.scheduler.get_last_lr()[0]
+
+    def epochs_done(self, epoch: int, epoch_steps: int) -> float:
+        """Epochs done `epoch_steps` optimizer steps into epoch `epoch`: 1.5 halfway through
+        the second."""
+        return round(epoch - 1 + epoch_steps / self.steps_per_epoch, 4)
+
+
+def eval_points(eval_every: float | str, steps_per_epoch: int) -> frozenset[int]:
+    """The optimizer steps into an epoch at which validation runs before the epoch's end: every
+    `eval_every` of an epoch, rounded to a step, none within half an interval of the end (the
+    end is always validated). 'auto' (a config not resolved by a run) means 1: the end only."""
+    share = 1.0 if eval_every == AUTO else float(eval_every)
+    points, k = set(), 1
+    while k * share < 1 - share / 2 - 1e-9:
+        points.add(min(max(round(k * share * steps_per_epoch), 1), steps_per_epoch - 1))
+        k += 1
+    return frozenset(p for p in points if 0 < p < steps_per_epoch)
 
 
 def setup(
@@ -82,6 +105,7 @@ def setup(
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
+    require_resolved(cfg)
     enable_tf32()
     tracking = tracking or Tracking.off()
     accelerator = Accelerator(
@@ -118,11 +142,24 @@ def setup(
     metric = resolve_metric(cfg.metric, data.task)
     if tracking.enabled:
         tracking.start(accelerator)
+    per_epoch = steps_per_epoch(len(loader), cfg.grad_accum)
     return Engine(
         cfg, accelerator, compiled, model, optimizer, scheduler, loader, val_loader,
         sampler_rng, precision, weights, tokenizer, data.label_names, Path(run_dir), metric,
-        data.multi_label, tracking, objective, average,
+        data.multi_label, tracking, objective, average, eval_points(cfg.eval_every, per_epoch),
+        per_epoch,
     )  # fmt: skip
+
+
+def require_resolved(cfg: TrainConfig) -> None:
+    """A fit needs numbers: `train` resolves 'auto' from the data (training.recipe) first."""
+    unresolved = [f for f in ("epochs", "max_length") if getattr(cfg, f) == AUTO]
+    if unresolved:
+        raise ConfigError(
+            f"{', '.join(f'{f}={AUTO!r}' for f in unresolved)}: fit() trains a config whose "
+            "recipe is resolved. Call newsclf.train(cfg), which chooses them from the data, "
+            "or set them (e.g. epochs=2, max_length=128)."
+        )
 
 
 def _class_weights(cfg: TrainConfig, data: LoadedData, device: torch.device) -> torch.Tensor | None:

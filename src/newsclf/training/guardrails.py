@@ -1,5 +1,5 @@
 """What stops training, with a message that says why and what to change: a loss that is no
-longer finite, no better validation score for `patience` epochs, a GPU out of memory."""
+longer finite, no better validation score for `patience` evaluations, a GPU out of memory."""
 
 from __future__ import annotations
 
@@ -60,14 +60,14 @@ class LossWatch:
 
 
 def early_stop(cfg: TrainConfig, history: History) -> bool:
-    """True when `patience` epochs went by without a better validation score (and epochs
-    remain); says so."""
-    stale = history.epochs[-1].epoch - history.best_epoch
-    if cfg.patience is None or stale < cfg.patience or history.epochs[-1].epoch >= cfg.epochs:
+    """True when the last `patience` evaluations brought no better validation score; says so."""
+    rows = [row.epoch for row in history.epochs]
+    stale = len(rows) - 1 - rows.index(history.best_epoch) if history.best_epoch in rows else 0
+    if cfg.patience is None or stale < cfg.patience:
         return False
     say(
         f"Early stopping: no better validation {METRIC_NAMES[history.metric]} for {stale} "
-        f"epoch(s) (--patience {cfg.patience}); the best is epoch {history.best_epoch}."
+        f"evaluation(s) (--patience {cfg.patience}); the best is epoch {history.best_epoch}."
     )
     return True
 

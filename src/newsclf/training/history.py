@@ -1,5 +1,7 @@
-"""history.json: one row per epoch (what it did, how the model scored after it), the best epoch
-by the validation metric, and how many processes trained.
+"""history.json: one row per evaluation (what the optimizer steps since the last one did, how
+the model scored after them), the best by the validation metric, and how many processes trained.
+A row's `epoch` is the epochs done when it was validated: a whole number at an epoch's end,
+a fraction (1.5) at an --eval-every point inside an epoch; `best_epoch` is the best row's.
 
 A single-label run with the default metric writes exactly the keys below. A multi-label run
 adds `task` and `metric` at the top and `val_metrics` to each row (micro-, macro-,
@@ -19,15 +21,16 @@ from newsclf.task import METRICS, SINGLE_LABEL
 
 @dataclass
 class EpochRow:
-    """One line of history.json: what an epoch did and how the model scored after it."""
+    """One line of history.json: what the steps since the last evaluation did and how the model
+    scored after them."""
 
-    epoch: int
+    epoch: int | float  # epochs done: 2 at the second epoch's end, 1.5 halfway through it
     train_loss: float
     val_loss: float
     val_accuracy: float
     val_f1: float
     learning_rate: float
-    steps: int  # optimizer steps taken in this epoch (per process)
+    steps: int  # optimizer steps since the last evaluation (per process)
     train_seconds: float  # the optimizer steps alone
     seconds: float  # the whole epoch: validation and checkpoints too
     val_metrics: dict[str, Any] | None = None  # multi-label: every metric, and the threshold(s)
@@ -53,11 +56,13 @@ class History:
     and how many processes trained (more than 1 for a data-parallel run)."""
 
     epochs: list[EpochRow] = field(default_factory=list)
-    best_epoch: int = 0
+    best_epoch: int | float = 0
     num_processes: int = 1
     task: str = SINGLE_LABEL
     metric: str = METRICS[SINGLE_LABEL][0]
     soup: dict[str, Any] | None = None  # a model soup: the averaged model's validation
+    # Not saved: the last evaluation ended training (its last epoch, or early stopping).
+    finished: bool = field(default=False, compare=False)
 
     @property
     def best(self) -> EpochRow:

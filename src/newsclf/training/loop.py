@@ -1,4 +1,5 @@
-"""The epoch loop: train on every batch, validate, keep the best model, checkpoint.
+"""The epoch loop: train on every batch, validate (at each epoch's end and at its --eval-every
+points), keep the best model, stop early, checkpoint.
 
 Everything is prepared first (`engine.setup`); the loop below then reads top to bottom. Under
 `accelerate launch`, every process trains on its shard of each epoch and validation gathers
@@ -49,12 +50,13 @@ def fit(
     resume_from: Path | None = None,
     tracking: Tracking | None = None,
 ) -> History:
-    """Train for `cfg.epochs`. Saves the best epoch by validation accuracy to
-    `run_dir/best_model`, and resumable checkpoints (each epoch, or every `cfg.save_every`
-    optimizer steps) to `run_dir/checkpoint-<step>`.
+    """Train for `cfg.epochs`, validating at each epoch's end and at its `cfg.eval_every`
+    points; stop early after `cfg.patience` evaluations without a better score. Saves the best
+    evaluation's model to `run_dir/best_model`, and resumable checkpoints (each epoch, or every
+    `cfg.save_every` optimizer steps) to `run_dir/checkpoint-<step>`.
 
-    `on_epoch(epoch, history)`, if given, runs after each epoch's checkpoint; returning True
-    stops training (the benchmark scores the saved model there). `resume_from`, a checkpoint
+    `on_epoch(evaluation, history)`, if given, runs after each evaluation (at an epoch's end,
+    after its checkpoint); returning True stops training. `resume_from`, a checkpoint
     directory, continues the run that wrote it. `tracking` logs to the trackers of
     `cfg.report_to` (`newsclf.training.tracking`).
     """
@@ -67,48 +69,75 @@ def fit(
         history, pos = load_checkpoint(engine, Path(resume_from))
     try:
         while pos.epoch <= cfg.epochs and not pos.finished:
-            row, improved = run_epoch(engine, pos, history)
-            say(epoch_line(row, improved))
-            pos = pos.next_epoch(engine.sampler_rng, finished=early_stop(cfg, history))
+            # Validation runs at the --eval-every points inside the epoch (which may stop
+            # training early) and always at its end.
+            if train_epoch(engine, pos, history, on_epoch):
+                break
+            evaluate(engine, pos, history, epoch_end=True)
+            pos = pos.next_epoch(engine.sampler_rng, finished=history.finished)
             if cfg.save_every is None:  # one checkpoint at each epoch's end
                 save_checkpoint(engine, pos, history)
-            if on_epoch is not None and on_epoch(row.epoch, history):
+            if on_epoch is not None and on_epoch(len(history.epochs), history):
                 break
     except torch.cuda.OutOfMemoryError:
         raise TrainingError(out_of_memory(cfg)) from None
     return history
 
 
-def run_epoch(engine: Engine, pos: Position, history: History) -> tuple[EpochRow, bool]:
-    """Train the rest of epoch `pos.epoch`, validate, save the best model and history.json."""
+def evaluate(engine: Engine, pos: Position, history: History, epoch_end: bool) -> EpochRow:
+    """Validate the model as it is now: one row of history.json for the optimizer steps since
+    the last evaluation; the best model saved when it improved; early stopping decided
+    (`history.finished`)."""
+    train_loss = period_loss(engine, pos)
+    train_seconds = pos.period_seconds
     start = time.perf_counter()
-    train_loss = train_epoch(engine, pos, history)
-    train_seconds = time.perf_counter() - start
     with averaged(engine.average):  # EMA/SWA: the average is what is validated and saved
         val_loss, metrics = validate(engine)
         improved = metrics[engine.metric] > pos.best_score
+        epoch = pos.epoch if epoch_end else engine.epochs_done(pos.epoch, pos.epoch_steps)
         if improved:
             pos.best_score = metrics[engine.metric]
-            history.best_epoch = pos.epoch
+            history.best_epoch = epoch
             save_best_model(engine, metrics.get("thresholds"))
     row = EpochRow(
-        epoch=pos.epoch,
+        epoch=epoch,
         train_loss=round(train_loss, 5),
         learning_rate=engine.learning_rate,
-        steps=pos.epoch_steps,
+        steps=pos.period_steps,
         train_seconds=round(train_seconds, 2),
-        seconds=round(time.perf_counter() - start, 2),
+        seconds=round(train_seconds + time.perf_counter() - start, 2),
         **validation_scores(engine, val_loss, metrics),
     )
     history.epochs.append(row)
     engine.tracking.add_epoch(row, pos.global_step)
+    pos.start_period()
     if engine.main:
         rundir.write_json(engine.run_dir / rundir.HISTORY_JSON, history.to_dict())
-    return row, improved
+    say(epoch_line(row, improved))
+    last = epoch_end and pos.epoch >= engine.cfg.epochs
+    history.finished = last or early_stop(engine.cfg, history)
+    return row
 
 
-def train_epoch(engine: Engine, pos: Position, history: History) -> float:
-    """The optimizer steps of one epoch (from `pos.batches` on); returns the mean batch loss."""
+def period_loss(engine: Engine, pos: Position) -> float:
+    """The mean batch loss over every process since the last evaluation."""
+    import torch
+
+    accelerator = engine.accelerator
+    loss_sum = torch.tensor(pos.loss_sum, dtype=torch.float32, device=accelerator.device)
+    total = accelerator.reduce(loss_sum, reduction="sum").item()
+    return total / (max(pos.period_batches, 1) * accelerator.num_processes)
+
+
+def train_epoch(
+    engine: Engine,
+    pos: Position,
+    history: History,
+    on_epoch: Callable[[int, History], bool] | None = None,
+) -> bool:
+    """The optimizer steps of one epoch (from `pos.batches` on), validating at the epoch's
+    --eval-every points. Returns True when training stopped at one of them (early stopping, or
+    `on_epoch` asked to stop); the epoch's end is evaluated by the caller."""
     import torch
     from tqdm.auto import tqdm
 
@@ -124,6 +153,7 @@ def train_epoch(engine: Engine, pos: Position, history: History) -> float:
         total=len(engine.loader), initial=pos.batches, desc=f"epoch {pos.epoch}/{cfg.epochs}",
         disable=not show_progress(cfg.quiet) or not engine.main, leave=False,
     )  # fmt: skip
+    start = time.perf_counter() - pos.period_seconds
     for batch in epoch_batches(engine.loader, pos.batches):
         learning_rate = engine.learning_rate
         # `accumulate` skips the gradient sync (and, inside Accelerate's optimizer, the step)
@@ -139,30 +169,48 @@ def train_epoch(engine: Engine, pos: Position, history: History) -> float:
             optimizer.zero_grad(set_to_none=True)
         loss_sum += loss.detach()
         pos.batches += 1
+        pos.period_batches += 1
         watch.add(loss.detach(), pos.global_step + 1, learning_rate)
         bar.update()
         if pos.batches % LOSS_CHECK_EVERY == 0:  # .item() waits for the GPU: not every step
             watch.check(pos.epoch)
-            bar.set_postfix(loss=f"{loss_sum.item() / pos.batches:.4f}")
+            bar.set_postfix(loss=f"{loss_sum.item() / pos.period_batches:.4f}")
         if engine.tracking.enabled:
             pos.log_loss_sum += loss.detach()  # a tensor until logged: no wait per step
             pos.log_batches += 1
-        if accelerator.sync_gradients:
-            if engine.average is not None:
-                engine.average.update(pos.epoch)
-            pos.global_step += 1
-            pos.epoch_steps += 1
-            if engine.tracking.enabled and pos.global_step % cfg.log_every == 0:
-                log_training(engine, pos, learning_rate)
-            if cfg.save_every and pos.global_step % cfg.save_every == 0:
-                watch.check(pos.epoch)  # never checkpoint a diverged model
-                pos.loss_sum = loss_sum.item()
-                pos.log_loss_sum = float(pos.log_loss_sum)
-                save_checkpoint(engine, pos, history)
+        if not accelerator.sync_gradients:
+            continue
+        if engine.average is not None:
+            engine.average.update(pos.epoch)
+        pos.global_step += 1
+        pos.epoch_steps += 1
+        pos.period_steps += 1
+        if engine.tracking.enabled and pos.global_step % cfg.log_every == 0:
+            log_training(engine, pos, learning_rate)
+        if pos.epoch_steps in engine.eval_points:  # a validation inside the epoch
+            watch.check(pos.epoch)
+            pos.loss_sum, pos.period_seconds = loss_sum.item(), time.perf_counter() - start
+            bar.clear()
+            evaluate(engine, pos, history, epoch_end=False)
+            loss_sum.zero_()
+            if history.finished or (
+                on_epoch is not None and on_epoch(len(history.epochs), history)
+            ):
+                pos.finished = True
+                if cfg.save_every is None:  # the stop is kept: a resumed run ends here too
+                    save_checkpoint(engine, pos, history)
+                bar.close()
+                return True
+            start = time.perf_counter()
+        if cfg.save_every and pos.global_step % cfg.save_every == 0:
+            watch.check(pos.epoch)  # never checkpoint a diverged model
+            pos.loss_sum, pos.period_seconds = loss_sum.item(), time.perf_counter() - start
+            pos.log_loss_sum = float(pos.log_loss_sum)
+            save_checkpoint(engine, pos, history)
     bar.close()
     watch.check(pos.epoch)
-    total = accelerator.reduce(loss_sum, reduction="sum").item()  # waits for the last step
-    return total / (len(engine.loader) * accelerator.num_processes)
+    pos.loss_sum, pos.period_seconds = loss_sum.item(), time.perf_counter() - start
+    return False
 
 
 def log_training(engine: Engine, pos: Position, learning_rate: float) -> None:

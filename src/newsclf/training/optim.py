@@ -87,13 +87,18 @@ def linear_schedule(
     (the default), cosine decay to 0, or constant."""
     from transformers import get_scheduler
 
-    steps = cfg.epochs * math.ceil(batches / cfg.grad_accum)
+    steps = cfg.epochs * steps_per_epoch(batches, cfg.grad_accum)
     return get_scheduler(
         LR_SCHEDULES[cfg.lr_schedule],
         optimizer,
         num_warmup_steps=int(cfg.warmup_ratio * steps),
         num_training_steps=steps,
     )
+
+
+def steps_per_epoch(batches: int, grad_accum: int) -> int:
+    """Optimizer steps in an epoch of `batches` batches: the last partial accumulation steps too."""
+    return math.ceil(batches / grad_accum)
 
 
 def compile_model(model: torch.nn.Module) -> torch.nn.Module:

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf import rundir
+from newsclf.config import AUTO
 from newsclf.errors import NewsclfError, OutputError
 from newsclf.quiet import quiet_libraries, show_progress
 from newsclf.training.checkpoint import tracked_runs
 from newsclf.training.console import describe, say
 from newsclf.training.evaluate_best import evaluate_best_model
 from newsclf.training.loop import fit
+from newsclf.training.recipe import resolve_recipe, small_data_warning
 from newsclf.training.soup import fit_soup
 from newsclf.training.staging import (
     check_no_interrupted_run,
@@ -67,8 +69,9 @@ class Prepared:
 
 @dataclass
 class Hooks:
-    """What a caller of `train` may add (the search does): a call after each epoch, which
-    stops training by returning True, and whether the test split is scored at the end."""
+    """What a caller of `train` may add (the search does): a call after each evaluation (its
+    number from 1, the history so far: `history.finished` when it is the last), which stops
+    training by returning True, and whether the test split is scored at the end."""
 
     on_epoch: Callable[[int, History], bool] | None = None
     score_test: bool = True
@@ -111,7 +114,7 @@ def resume(run: str | Path, quiet: bool | None = None) -> RunResult:
 
 def _run(cfg: TrainConfig, staging: Path, checkpoint: Path | None, hooks: Hooks) -> RunResult:
     with _library_output(cfg):
-        state, prepared = _prepare(cfg)
+        state, prepared, cfg = _prepare(cfg)
         final_dir = cfg.run_dir
         try:
             history, test_metrics = _train_and_test(
@@ -145,8 +148,9 @@ def _library_output(cfg: TrainConfig) -> AbstractContextManager:
     return quiet_libraries("datasets", "transformers")
 
 
-def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared]:
-    """Join the process group, seed, then load the data, the tokenizer and the model."""
+def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared, TrainConfig]:
+    """Join the process group, seed, then load the data, the tokenizer and the model; resolve
+    the recipe's `auto` values from the data (the config returned holds the numbers)."""
     from accelerate import PartialState
     from accelerate.utils import set_seed
 
@@ -162,7 +166,8 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared]:
         start_at_tag_priors,
     )
 
-    check_max_length(resolve_model(cfg.model), cfg.max_length)
+    if cfg.max_length != AUTO:
+        check_max_length(resolve_model(cfg.model), cfg.max_length)
     state = PartialState(cpu=cpu_processes())  # under `accelerate launch`: joins the group
     check_training_precision(cfg.precision, state.device)  # before loading any data
     set_seed(cfg.seed)
@@ -171,10 +176,13 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared]:
         resolve_metric(cfg.metric, data.task)  # a metric of the other task: refused now
         tokenizer = load_tokenizer(cfg.model)
         model = build_model(cfg.model, data.label_names, data.multi_label)
+        positions = getattr(model.config, "max_position_embeddings", None)
+        cfg, note = resolve_recipe(cfg, data, tokenizer, positions, state.num_processes)
+        data.notes.extend(n for n in (note, small_data_warning(data)) if n)
         if data.multi_label:
             start_at_tag_priors(model, data.label_matrix("train"))
         train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
-    return state, Prepared(data, tokenizer, model, train_set)
+    return state, Prepared(data, tokenizer, model, train_set), cfg
 
 
 def _train_and_test(
