@@ -53,9 +53,17 @@ def _agnews(data_dir: Path, work: Path) -> dict[str, Any]:
 
 
 def _agnews_200(data_dir: Path, work: Path) -> dict[str, Any]:
-    rows = _cut_csv(data_dir / "ag_news" / "train_subset.csv.gz", work / "agnews-200.csv", 200)
-    return {"data": str(rows), "test_data": str(data_dir / "ag_news" / "test.csv.gz"),
-            "text_column": "title,description", "header": True}  # fmt: skip
+    """200 of the bundled training rows (text, label 0-3), and the canonical test split in the
+    same shape (its label 1-4, title and description joined as the bundled rows are)."""
+    import pandas as pd
+
+    d = data_dir / "ag_news"
+    rows = _cut_csv(d / "train_subset.csv.gz", work / "agnews-200.csv", 200)
+    test = pd.read_csv(d / "test.csv.gz", header=None, names=["label", "title", "description"])
+    test = pd.DataFrame({"text": test["title"] + " " + test["description"],
+                         "label": test["label"] - 1})  # fmt: skip
+    test.to_csv(work / "agnews-test.csv", index=False)
+    return {"data": str(rows), "test_data": str(work / "agnews-test.csv")}
 
 
 def _banking(data_dir: Path, work: Path) -> dict[str, Any]:
@@ -98,12 +106,10 @@ SETS: dict[str, Callable[[Path, Path], dict[str, Any]]] = {
 
 
 def _cut_csv(source: Path, target: Path, n: int, per_class: str | None = None) -> Path:
-    """`n` rows (or `n` rows of each `per_class` value) drawn with seed 0, as a CSV with a
-    header. AG News's file has none: its columns are label, title, description."""
+    """`n` rows (or `n` rows of each `per_class` value) drawn with seed 0, as a CSV."""
     import pandas as pd
 
-    names = ["label", "title", "description"] if per_class is None else None
-    frame = pd.read_csv(source, header=None if names else "infer", names=names)
+    frame = pd.read_csv(source)
     if per_class is None:
         cut = frame.sample(n=n, random_state=0)
     else:

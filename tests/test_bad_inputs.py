@@ -46,7 +46,7 @@ ROWS = [
     # --- config files -------------------------------------------------------------------
     yaml_row("yaml-syntax-error", "epochs: [\n", "is not valid YAML"),
     yaml_row("yaml-tab-indent", "epochs: 2\n\tbatch_size: 4\n", "is not valid YAML"),
-    yaml_row("yaml-word-for-int", "epochs: three\n", "epochs='three' (str)"),
+    yaml_row("yaml-word-for-int", "epochs: three\n", "epochs='three': expected a whole number"),
     yaml_row("yaml-fraction-for-int", "epochs: 2.5\n", "epochs=2.5"),
     yaml_row("yaml-list-for-float", "learning_rate: [1, 2]\n", "learning_rate=[1, 2]"),
     yaml_row("yaml-word-for-bool", "visuals: maybe\n", "visuals='maybe'"),
@@ -60,7 +60,8 @@ ROWS = [
     # --- numeric flags: negative, zero, absurd, not a number ----------------------------------
     row([*TRAIN, "--epochs", "0"], "epochs=0", id="epochs-zero"),
     row([*TRAIN, "--epochs", "-3"], "epochs=-3", id="epochs-negative"),
-    row([*TRAIN, "--epochs", "two"], "invalid int value: 'two'", id="epochs-word"),
+    row([*TRAIN, "--epochs", "two"], "epochs='two': expected a whole number >= 1, or 'auto'",
+        id="epochs-word"),
     row([*TRAIN, "--batch-size", "0"], "batch_size=0", id="batch-size-zero"),
     row([*TRAIN, "--batch-size", "-1"], "batch_size=-1", id="batch-size-negative"),
     row([*TRAIN, "--eval-batch-size", "0"], "eval_batch_size=0", id="eval-batch-size-zero"),

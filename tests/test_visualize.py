@@ -63,6 +63,18 @@ def test_training_progress_png_has_title_curves_and_best_epoch(tmp_path):
     assert_png(tmp_path / "training_progress.png", "Model Training Progress")
 
 
+def test_training_progress_draws_every_evaluation_inside_epochs():
+    rows = [
+        {**HISTORY["epochs"][0], "epoch": epoch, "val_accuracy": accuracy}
+        for epoch, accuracy in [(0.5, 0.6), (1, 0.8), (1.5, 0.9), (2, 0.85)]
+    ]
+    fig = figures.training_progress_figure({**HISTORY, "epochs": rows, "best_epoch": 1.5})
+    acc_ax = fig.axes[1]
+    assert list(acc_ax.lines[0].get_xdata()) == [0.5, 1, 1.5, 2]
+    assert list(acc_ax.lines[0].get_ydata()) == [0.6, 0.8, 0.9, 0.85]
+    assert "best epoch 1.5 (0.900)" in [t.get_text() for t in acc_ax.get_legend().get_texts()]
+
+
 def test_confusion_matrix_png_shows_counts_rates_and_class_names(tmp_path):
     synthetic_run(tmp_path)
     written = figures.plot_run(tmp_path)

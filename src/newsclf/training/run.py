@@ -166,8 +166,9 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared, TrainConfig]:
         start_at_tag_priors,
     )
 
+    model_path = resolve_model(cfg.model)  # a missing model is refused before any data is read
     if cfg.max_length != AUTO:
-        check_max_length(resolve_model(cfg.model), cfg.max_length)
+        check_max_length(model_path, cfg.max_length)
     state = PartialState(cpu=cpu_processes())  # under `accelerate launch`: joins the group
     check_training_precision(cfg.precision, state.device)  # before loading any data
     set_seed(cfg.seed)
