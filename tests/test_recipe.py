@@ -45,10 +45,10 @@ def test_the_budget_follows_rows_classes_and_batch(rows, classes, batch, epochs)
 @pytest.mark.parametrize(
     ("epochs_rows", "eval_every", "evaluations", "patience"),
     [
-        ((4_500, 4), 0.2, 20, 5),  # 4 epochs: 5 evaluations each
-        ((9_003, 77), 0.3333, 27, 7),  # 9 epochs: 3 each
-        ((528, 3), 1.0, 20, 5),  # 20 epochs: at each end
-        ((120_000, 4), 0.1429, 21, 6),  # 3 epochs: 7 each
+        ((4_500, 4), 0.2, 20, 10),  # 4 epochs: 5 evaluations each; patience: half of them
+        ((9_003, 77), 0.3333, 27, 14),  # 9 epochs: 3 each
+        ((528, 3), 1.0, 20, 10),  # 20 epochs: at each end
+        ((120_000, 4), 0.1429, 21, 11),  # 3 epochs: 7 each
     ],
 )
 def test_evaluations_and_patience_follow_the_budget(epochs_rows, eval_every, evaluations, patience):

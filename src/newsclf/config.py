@@ -137,7 +137,7 @@ class TrainConfig:
     )
     patience: int | None = _help(
         "Early stopping: stop after this many evaluations (--eval-every) without a better "
-        "validation --metric. Default: a quarter of the evaluations with --epochs auto, else "
+        "validation --metric. Default: half of the evaluations with --epochs auto, else "
         "none.",
         default=None,
     )

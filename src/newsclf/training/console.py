@@ -58,6 +58,6 @@ def epoch_line(row: EpochRow, improved: bool) -> str:
             f"subset acc {m['subset_accuracy']:.2%}  threshold {threshold}"
         )
     return (
-        f"epoch {row.epoch}: train loss {row.train_loss:.4f}  val loss {row.val_loss:.4f}  "
+        f"epoch {round(row.epoch, 2):g}: train loss {row.train_loss:.4f}  val loss {row.val_loss:.4f}  "
         f"{scores}  {row.seconds:.0f}s" + ("  (best so far, saved)" if improved else "")
     )
