@@ -73,6 +73,7 @@ def test_training_progress_draws_every_evaluation_inside_epochs():
     assert list(acc_ax.lines[0].get_xdata()) == [0.5, 1, 1.5, 2]
     assert list(acc_ax.lines[0].get_ydata()) == [0.6, 0.8, 0.9, 0.85]
     assert "best epoch 1.5 (0.900)" in [t.get_text() for t in acc_ax.get_legend().get_texts()]
+    assert list(acc_ax.get_xticks()) == [0, 1, 2]  # whole epochs: the labels stay apart
 
 
 def test_confusion_matrix_png_shows_counts_rates_and_class_names(tmp_path):

@@ -96,17 +96,25 @@ def training_progress_figure(history: dict[str, Any]) -> Figure:
         "*",
         color="crimson",
         markersize=16,
-        label=f"best epoch {best} ({best_score:.3f})",
+        label=f"best epoch {round(best, 2):g} ({best_score:.3f})",
     )
     ax_acc.set(xlabel="epoch", ylabel="score", title="Validation")
     for ax in (ax_loss, ax_acc):
         ax.margins(x=0.05, y=0.12)  # room for the best-epoch star at the top edge
         ax.axvline(best, color="crimson", linestyle=":", linewidth=1)
-        ax.set_xticks(x)
+        ax.set_xticks(epoch_ticks(x))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def epoch_ticks(epochs: Sequence[float]) -> list[float]:
+    """Every evaluation's epoch when they are whole epochs; with evaluations inside epochs
+    (1.2, 1.4, ...), the whole epochs only, so the labels stay readable."""
+    if all(float(e).is_integer() for e in epochs):
+        return sorted(set(epochs))
+    return list(range(0, int(np.ceil(max(epochs))) + 1))
 
 
 def soup_progress_figure(history: dict[str, Any]) -> Figure:
@@ -128,7 +136,7 @@ def soup_progress_figure(history: dict[str, Any]) -> Figure:
     ax_loss.set(xlabel="epoch", ylabel="loss (dashed: validation)", title="Loss")
     ax_val.set(xlabel="epoch", ylabel=label, title="Validation")
     for ax in (ax_loss, ax_val):
-        ax.set_xticks(sorted({e["epoch"] for e in history["epochs"]}))
+        ax.set_xticks(epoch_ticks([e["epoch"] for e in history["epochs"]]))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()

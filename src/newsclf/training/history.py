@@ -81,7 +81,7 @@ class History:
         """What best_model/ is, in words: 'best epoch 2', or 'the soup of 4 members'."""
         if self.soup is not None:
             return f"the soup of {len(self.soup['seeds'])} members"
-        return f"best epoch {self.best_epoch}"
+        return f"best epoch {round(self.best_epoch, 2):g}"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
