@@ -138,3 +138,31 @@ def test_two_processes_predict_a_file_to_the_single_process_rows(tmp_path, tiny_
     assert one["label"].nunique() > 1  # a row in the wrong place would change a label
     numbers = [c for c in one.columns if c == "score" or c.startswith("p_")]
     assert (two[numbers] - one[numbers]).abs().max().max() <= 1e-5
+
+
+def test_two_processes_resolve_the_same_auto_recipe(tmp_path, tiny_bert_dir):
+    """`auto` is chosen in every process from the same rows: the budget counts the effective
+    batch (2 processes x 8), and the run completes with one saved config saying so."""
+    import yaml
+
+    from newsclf.training.recipe import choose_budget
+
+    launch = _launch(_free_port())
+    train = ["-m", "newsclf", "train", "--model", str(tiny_bert_dir), "--output-dir", str(tmp_path)]
+    train += ["--name", "auto", "--epochs", "auto", "--max-length", "auto", "--batch-size", "8"]
+    train += ["--max-train-samples", "64", "--max-eval-samples", "16", "--max-test-samples", "16"]
+    train += ["--patience", "2", "--precision", "fp32", "--no-visuals", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(launch + train, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Note: recipe: ") == 1  # said once, by the main process
+
+    run = tmp_path / "auto"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    budget = choose_budget(rows=64, classes=4, batch=16)
+    assert (saved["epochs"], saved["eval_every"], saved["patience"]) == (
+        budget.epochs, budget.eval_every, 2,  # --patience given: kept
+    )  # fmt: skip
+    history = json.loads((run / "history.json").read_text())
+    assert history["num_processes"] == 2
+    assert all(row["steps"] == 4 for row in history["epochs"])  # 64 rows / (2 x 8)

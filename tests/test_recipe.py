@@ -248,3 +248,19 @@ def test_crash_then_resume_with_auto_gives_the_uninterrupted_history(
     monkeypatch.undo()
     resumed = resume(tmp_path / "tiny").run_dir
     assert history_without_times(resumed) == history_without_times(auto_run)
+
+
+def test_few_rows_of_a_tag_are_said_for_multi_label_data():
+    from datasets import Dataset, DatasetDict
+
+    from newsclf.data import LoadedData
+
+    rows = [[1, 0, 1]] * 12 + [[0, 1, 1]] * 3  # tag b: on 3 rows
+    split = Dataset.from_dict({"text": ["t"] * len(rows), "label": rows})
+    data = LoadedData(
+        splits=DatasetDict(train=split, validation=split, test=split),
+        label_names=["a", "b", "c"], source="synthetic", task="multi-label",
+    )  # fmt: skip
+    warning = recipe.small_data_warning(data)
+    assert warning.startswith("very little data: 1 of 3 classes have fewer than 10")
+    assert "fewest 3: b)" in warning
