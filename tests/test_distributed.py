@@ -30,21 +30,33 @@ def _launch(port: int) -> list[str]:
     return launch + ["--dynamo_backend", "no", "--main_process_port", str(port)]
 
 
+def _train_on_two_processes(
+    tmp_path: Path, model: Path, *flags: str
+) -> subprocess.CompletedProcess:
+    """`newsclf train` on the tiny model under `accelerate launch`, two CPU processes; it must
+    succeed, and only the main process prints."""
+    train = ["-m", "newsclf", "train", "--model", str(model), "--output-dir", str(tmp_path)]
+    train += [*flags, "--precision", "fp32", "--no-visuals", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        _launch(_free_port()) + train, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Run written to") == 1  # only the main process prints
+    return done
+
+
 def test_two_processes_record_the_single_process_validation_metrics(tmp_path, tiny_bert_dir):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from newsclf import TrainConfig, load_data
 
-    launch = _launch(_free_port())
-    train = ["-m", "newsclf", "train", "--model", str(tiny_bert_dir), "--output-dir", str(tmp_path)]
-    train += ["--name", "ddp", "--epochs", "2", "--batch-size", "8", "--max-train-samples", "64"]
-    train += ["--max-eval-samples", "41", "--eval-batch-size", "8", "--max-test-samples", "16"]
-    train += ["--max-length", "48", "--precision", "fp32", "--no-visuals", "--quiet"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(launch + train, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("Run written to") == 1  # only the main process prints
+    _train_on_two_processes(
+        tmp_path, tiny_bert_dir, "--name", "ddp", "--epochs", "2", "--batch-size", "8",
+        "--max-train-samples", "64", "--max-eval-samples", "41", "--eval-batch-size", "8",
+        "--max-test-samples", "16", "--max-length", "48",
+    )  # fmt: skip
 
     run = tmp_path / "ddp"
     history = json.loads((run / "history.json").read_text())
@@ -147,14 +159,11 @@ def test_two_processes_resolve_the_same_auto_recipe(tmp_path, tiny_bert_dir):
 
     from newsclf.training.recipe import choose_budget
 
-    launch = _launch(_free_port())
-    train = ["-m", "newsclf", "train", "--model", str(tiny_bert_dir), "--output-dir", str(tmp_path)]
-    train += ["--name", "auto", "--epochs", "auto", "--max-length", "auto", "--batch-size", "8"]
-    train += ["--max-train-samples", "64", "--max-eval-samples", "16", "--max-test-samples", "16"]
-    train += ["--patience", "2", "--precision", "fp32", "--no-visuals", "--quiet"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(launch + train, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _train_on_two_processes(
+        tmp_path, tiny_bert_dir, "--name", "auto", "--epochs", "auto", "--max-length", "auto",
+        "--batch-size", "8", "--max-train-samples", "64", "--max-eval-samples", "16",
+        "--max-test-samples", "16", "--patience", "2",
+    )  # fmt: skip
     assert done.stdout.count("Note: recipe: ") == 1  # said once, by the main process
 
     run = tmp_path / "auto"

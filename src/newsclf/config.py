@@ -31,6 +31,8 @@ DEFAULT_LABEL_COLUMN = "label"
 # of the run (newsclf.training.recipe); the saved config.yaml holds the number chosen.
 AUTO = "auto"
 MIN_EVAL_EVERY = 0.01
+# What eval_every 'auto' means with a fixed --epochs N: validation at each epoch's end only.
+EVAL_AT_EPOCH_END = 1.0
 
 
 def _help(text: str, **kwargs: Any) -> Any:

@@ -68,6 +68,15 @@ class LoadedData:
         column = self.splits[split].with_format("numpy")["label"]
         return np.asarray(column, dtype=np.uint8 if self.multi_label else np.int64)
 
+    def class_counts(self, split: str) -> np.ndarray:
+        """Rows of each class in a split (multi-label: rows carrying each tag), in id order."""
+        import numpy as np
+
+        labels = self.label_matrix(split)
+        if self.multi_label:
+            return labels.sum(axis=0)
+        return np.bincount(labels, minlength=len(self.label_names))
+
     def summary(self) -> dict[str, Any]:
         """Rows and class counts per split (rows carrying each tag, for multi-label): what
         `data.json` and the report show."""
@@ -76,11 +85,7 @@ class LoadedData:
         out = {}
         for split in self.splits:
             labels = self.label_matrix(split)
-            counts = (
-                labels.sum(axis=0)
-                if self.multi_label
-                else np.bincount(labels, minlength=len(self.label_names))
-            )
+            counts = self.class_counts(split)
             row = {
                 "rows": len(labels),
                 "class_counts": dict(zip(self.label_names, counts.tolist(), strict=True)),

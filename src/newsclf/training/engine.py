@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from newsclf.config import AUTO
+from newsclf.config import AUTO, EVAL_AT_EPOCH_END
 from newsclf.data.tokenize import tokenize
 from newsclf.distributed import cpu_processes
 from newsclf.errors import ConfigError
@@ -82,8 +82,8 @@ class Engine:
 def eval_points(eval_every: float | str, steps_per_epoch: int) -> frozenset[int]:
     """The optimizer steps into an epoch at which validation runs before the epoch's end: every
     `eval_every` of an epoch, rounded to a step, none within half an interval of the end (the
-    end is always validated). 'auto' (a config not resolved by a run) means 1: the end only."""
-    share = 1.0 if eval_every == AUTO else float(eval_every)
+    end is always validated). 'auto' (a config not resolved by a run): the end only."""
+    share = EVAL_AT_EPOCH_END if eval_every == AUTO else float(eval_every)
     points, k = set(), 1
     while k * share < 1 - share / 2 - 1e-9:
         points.add(min(max(round(k * share * steps_per_epoch), 1), steps_per_epoch - 1))

@@ -189,7 +189,7 @@ def train_epoch(
             log_training(engine, pos, learning_rate)
         if pos.epoch_steps in engine.eval_points:  # a validation inside the epoch
             watch.check(pos.epoch)
-            pos.loss_sum, pos.period_seconds = loss_sum.item(), time.perf_counter() - start
+            hold_period(pos, loss_sum, start)
             bar.clear()
             evaluate(engine, pos, history, epoch_end=False)
             loss_sum.zero_()
@@ -204,13 +204,19 @@ def train_epoch(
             start = time.perf_counter()
         if cfg.save_every and pos.global_step % cfg.save_every == 0:
             watch.check(pos.epoch)  # never checkpoint a diverged model
-            pos.loss_sum, pos.period_seconds = loss_sum.item(), time.perf_counter() - start
+            hold_period(pos, loss_sum, start)
             pos.log_loss_sum = float(pos.log_loss_sum)
             save_checkpoint(engine, pos, history)
     bar.close()
     watch.check(pos.epoch)
-    pos.loss_sum, pos.period_seconds = loss_sum.item(), time.perf_counter() - start
+    hold_period(pos, loss_sum, start)
     return False
+
+
+def hold_period(pos: Position, loss_sum: torch.Tensor, start: float) -> None:
+    """Keep in `pos` the period's summed loss (read back from the device) and its seconds of
+    training so far: for its evaluation's row, or a checkpoint to resume it from."""
+    pos.loss_sum, pos.period_seconds = loss_sum.item(), time.perf_counter() - start
 
 
 def log_training(engine: Engine, pos: Position, learning_rate: float) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from newsclf.config import AUTO
+from newsclf.config import AUTO, EVAL_AT_EPOCH_END
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -79,14 +79,20 @@ def choose_budget(rows: int, classes: int, batch: int) -> Budget:
 def choose_max_length(lengths: Sequence[int], limit: int) -> int:
     """The max length for texts of these token counts: their 95th percentile rounded up to a
     multiple of 32, no longer than the longest text (rounded up to 8) and at most `limit`."""
+    if not len(lengths):
+        return min(LENGTH_MULTIPLE, limit)
+    rounded = math.ceil(length_quantile(lengths) / LENGTH_MULTIPLE) * LENGTH_MULTIPLE
+    longest = math.ceil(max(lengths) / 8) * 8
+    return max(min(rounded, longest, limit), 8)
+
+
+def length_quantile(lengths: Sequence[int]) -> int:
+    """The LENGTH_QUANTILE of the token counts, one of them (numpy's "higher"); 0 for none."""
     import numpy as np
 
     if not len(lengths):
-        return min(LENGTH_MULTIPLE, limit)
-    quantile = float(np.quantile(np.asarray(lengths), LENGTH_QUANTILE, method="higher"))
-    rounded = math.ceil(quantile / LENGTH_MULTIPLE) * LENGTH_MULTIPLE
-    longest = math.ceil(max(lengths) / 8) * 8
-    return max(min(rounded, longest, limit), 8)
+        return 0
+    return int(np.quantile(np.asarray(lengths), LENGTH_QUANTILE, method="higher"))
 
 
 def share_cut(lengths: Sequence[int], max_length: int) -> float:
@@ -129,7 +135,7 @@ def resolve_recipe(
             changes["patience"] = budget.patience
         parts.append(_budget_words(budget, rows, len(data.label_names), batch, changes))
     if cfg.eval_every == AUTO and "eval_every" not in changes:
-        changes["eval_every"] = 1.0  # explicit epochs: validation at each epoch's end, as ever
+        changes["eval_every"] = EVAL_AT_EPOCH_END  # explicit epochs: at each epoch's end, as ever
     if cfg.max_length == AUTO:
         lengths = token_lengths(data.splits["train"]["text"], tokenizer)
         limit = min(model_length_limit(tokenizer, positions), LENGTH_CAP)
@@ -158,11 +164,8 @@ def _budget_words(budget: Budget, rows: int, classes: int, batch: int, changes: 
 
 
 def _length_words(lengths: Sequence[int], chosen: int, limit: int) -> str:
-    import numpy as np
-
-    p95 = int(np.quantile(np.asarray(lengths), LENGTH_QUANTILE, method="higher")) if lengths else 0
     return (
-        f"max length {chosen} tokens (max-length auto: 95th percentile {p95} of "
+        f"max length {chosen} tokens (max-length auto: 95th percentile {length_quantile(lengths)} of "
         f"{len(lengths):,} training texts, rounded up to {LENGTH_MULTIPLE}, at most {limit}); "
         f"it cuts {share_cut(lengths, chosen):.1%} of them"
     )
@@ -171,14 +174,7 @@ def _length_words(lengths: Sequence[int], chosen: int, limit: int) -> str:
 def small_data_warning(data: LoadedData) -> str | None:
     """One line when some class has fewer than FEW_ROWS_PER_CLASS training rows: what was
     found, what to expect, what to do."""
-    import numpy as np
-
-    labels = data.label_matrix("train")
-    counts = (
-        labels.sum(axis=0)
-        if data.multi_label
-        else np.bincount(labels, minlength=len(data.label_names))
-    )
+    counts = data.class_counts("train")
     fewest = int(counts.min()) if len(counts) else 0
     if fewest >= FEW_ROWS_PER_CLASS:
         return None
