@@ -204,7 +204,7 @@ def test_misspelt_source_is_explained():
 
 def test_tokenize_truncates_and_records_lengths(tokenizer):
     data = load_data(TrainConfig(max_train_samples=64, max_test_samples=16, max_eval_samples=16))
-    out = tokenize(data.splits, tokenizer, max_length=24)
+    out = tokenize(data.splits, tokenizer, 24)
     assert max(out["train"]["length"]) <= 24
     assert {"input_ids", "attention_mask", "label", "length"} <= set(out["train"].column_names)
     assert "text" not in out["train"].column_names

@@ -17,6 +17,7 @@ from newsclf.accuracy_options import check_accuracy_options
 from newsclf.errors import ConfigError
 from newsclf.field_types import check_field_types, convert_value
 from newsclf.precision import check_precision
+from newsclf.reading import check_long_texts
 from newsclf.task import SINGLE_LABEL, check_task_settings
 from newsclf.tracking_names import check_tracker_names
 from newsclf.yaml_file import read_yaml
@@ -106,6 +107,17 @@ class TrainConfig:
     max_length: int | str = _help(
         "Tokens per text after truncation. auto: the 95th percentile of the training texts' "
         "token counts, rounded up to 32, at most 256 (docs/recipe.md).",
+        default=AUTO,
+    )
+    long_texts: str = _help(
+        "How texts longer than the max length are read, in training and by every command: "
+        "truncate, head-tail (first and last tokens) or chunks (overlapping windows, pooled). "
+        "auto: chunks when over 5 percent of the training texts run past it, else truncate "
+        "(docs/long-texts.md).",
+        default=AUTO,
+    )
+    stride: int | str = _help(
+        "Tokens two windows overlap under --long-texts chunks. auto: a quarter of the max length.",
         default=AUTO,
     )
     # Optimisation.
@@ -334,6 +346,7 @@ def _check_recipe(cfg: TrainConfig) -> None:
             if isinstance(value, str):
                 raise ConfigError(f"{name}={value!r}: expected a whole number >= 1, or 'auto'.")
             require_positive(value, name)
+    check_long_texts(cfg.long_texts, cfg.stride)
     value = cfg.eval_every
     if value == AUTO:
         return

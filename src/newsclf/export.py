@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from newsclf.errors import ModelError, OutputError
 from newsclf.inference.classifier import sigmoid, softmax
 from newsclf.inference.onnx_backend import EMBEDDING, LOGITS, OnnxBackend
+from newsclf.inference.torch_backend import TorchBackend
 from newsclf.model_dir import EXPORT_INFO, ONNX_FILE, find_model_dir, is_onnx_dir
 from newsclf.quiet import quiet_libraries
+from newsclf.reading import Reading
 from newsclf.task import MULTI_LABEL, PROBLEM_TYPES
 
 if TYPE_CHECKING:
@@ -31,6 +33,8 @@ SAMPLE_TEXTS = (
     "Federer wins his fifth Wimbledon title after a five-set final against Nadal on Sunday.",
     "New chip doubles battery life",
     "Peace talks resume in Geneva; delegates from both sides arrive with fresh proposals.",
+    # A text longer than any window: the long-text reading (windows, pooling) is checked too.
+    " ".join(["Markets steady as talks resume and the champion defends her title."] * 60),
 )
 
 
@@ -164,7 +168,8 @@ def _export_graph(model: Any, tokenizer: Any, file: Path) -> list[str]:
     takes = inspect.signature(model.forward).parameters
     if "token_type_ids" in tokenizer.model_input_names and "token_type_ids" in takes:
         names.append("token_type_ids")
-    enc = tokenizer(list(SAMPLE_TEXTS), padding=True, return_tensors="pt")
+    short = [t for t in SAMPLE_TEXTS if len(t) < 200]  # traced within any model's positions
+    enc = tokenizer(short, padding=True, return_tensors="pt")
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     axes = {0: batch, 1: sequence}
     with warnings.catch_warnings():
@@ -200,12 +205,9 @@ def _parity(model: Any, tokenizer: Any, stage: Path) -> float:
     """The largest gap between PyTorch's and ONNX Runtime's probabilities on SAMPLE_TEXTS
     (softmax, or a sigmoid per class for a multi-label model)."""
     import numpy as np
-    import torch
 
     activate = sigmoid if _multi_label(model.config) else softmax
-    with torch.inference_mode():
-        enc = tokenizer(list(SAMPLE_TEXTS), padding=True, return_tensors="pt")
-        expected = activate(model(**enc).logits.float().numpy())
+    expected = activate(TorchBackend(model, tokenizer).infer(list(SAMPLE_TEXTS), 8)[0])
     logits, _ = OnnxBackend(stage).infer(list(SAMPLE_TEXTS))
     return float(np.abs(activate(logits) - expected).max())
 
@@ -216,7 +218,10 @@ def _multi_label(config: Any) -> bool:
 
 def _readme(config: Any, inputs: list[str], int8: bool) -> str:
     multi = _multi_label(config)
+    reading = Reading.from_config(config.to_dict())
     return README_TEMPLATE.format(
+        max_length=reading.max_length,
+        reading=reading.describe(),
         weights="int8 weights (dynamic quantization)" if int8 else "fp32 weights",
         labels=[config.id2label[i] for i in range(config.num_labels)],
         inputs=", ".join(inputs),
@@ -251,6 +256,10 @@ Written by `newsclf export` ({task}). Classes, in output order: {labels}
 - `tokenizer.json`: the fast tokenizer; `config.json`: `id2label` holds the class names.
 - `export.json`: where it came from, and the largest probability gap to PyTorch on a few texts.
 
+How it reads a text: {reading}. `newsclf predict` (and `Classifier`) read every text that
+way; the plain lines below read only the first {max_length} tokens of a text
+(docs/long-texts.md says how to pool windows yourself).
+
 ## Run it with onnxruntime and tokenizers alone
 
 ```python
@@ -261,7 +270,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 tok = Tokenizer.from_file("tokenizer.json")
-tok.enable_truncation(512)
+tok.enable_truncation({max_length})
 tok.enable_padding()  # pads each batch to its longest text
 session = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
 id2label = json.load(open("config.json"))["id2label"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from newsclf.errors import ModelError
 from newsclf.model_dir import EXPORT_INFO, ONNX_FILE, model_config, model_label_names
+from newsclf.reading import Reading, TextReader, pool
 from newsclf.task import ModelTask
 
 if TYPE_CHECKING:
@@ -40,7 +41,11 @@ class OnnxBackend:
         self.path = path
         self.label_names = model_label_names(path)
         self.task = ModelTask.from_config(model_config(path), self.label_names)
-        self.tokenizer, self.max_length, self.pad_id = _load_tokenizer(path)
+        tokenizer, self.pad_id = _load_tokenizer(path)
+        reading = Reading.from_config(model_config(path), _model_max_length(path))
+        self.reader = TextReader.from_tokenizers(tokenizer, reading)
+        self.reading = reading
+        self.max_length = reading.max_length
         self.session = _load_session(path / ONNX_FILE, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -85,40 +90,41 @@ class OnnxBackend:
         if not len(texts):
             empty = np.zeros((0, len(self.label_names)), np.float32)
             return empty, (self._empty_embeddings() if return_embeddings else None)
-        encodings = self.tokenizer.encode_batch(list(texts))
-        lengths = np.array([len(e.ids) for e in encodings])
+        windows = self.reader.read(texts)
+        lengths = windows.lengths
         order = np.argsort(lengths, kind="stable")
         wanted = [LOGITS, EMBEDDING] if return_embeddings else [LOGITS]
         logits, embeddings = [], []
         starts = range(0, len(order), batch_size)
         for start in tqdm(starts, desc="Predicting", disable=not progress, leave=False):
-            rows = [encodings[i] for i in order[start : start + batch_size]]
+            rows = [windows.ids[i] for i in order[start : start + batch_size]]
             outputs = self.session.run(wanted, self._feed(rows))
             logits.append(outputs[0])
             if return_embeddings:
                 embeddings.append(outputs[1])
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
-        all_emb = np.concatenate(embeddings)[inverse] if return_embeddings else None
-        return np.concatenate(logits)[inverse].astype(np.float32), all_emb
+        # One answer per text: its windows' logits pooled as the PyTorch backend pools them.
+        all_logits = pool(
+            np.concatenate(logits)[inverse].astype(np.float32), windows.doc, self.reading.pool
+        )
+        if not return_embeddings:
+            return all_logits, None
+        return all_logits, pool(np.concatenate(embeddings)[inverse], windows.doc, "mean")
 
-    def _feed(self, rows: list[Any]) -> dict[str, np.ndarray]:
-        """One batch as right-padded int64 arrays, named as the graph's inputs."""
+    def _feed(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
+        """One batch of windows as right-padded int64 arrays, named as the graph's inputs."""
         import numpy as np
 
-        width = max(len(e.ids) for e in rows)
+        width = max(len(ids) for ids in rows)
         columns = {
-            "input_ids": np.zeros((len(rows), width), np.int64),
+            "input_ids": np.full((len(rows), width), self.pad_id, np.int64),
             "attention_mask": np.zeros((len(rows), width), np.int64),
             "token_type_ids": np.zeros((len(rows), width), np.int64),
         }
-        for i, enc in enumerate(rows):
-            n = len(enc.ids)
-            columns["input_ids"][i, :n] = enc.ids
-            columns["attention_mask"][i, :n] = 1
-            columns["token_type_ids"][i, :n] = enc.type_ids
-        if self.pad_id:  # masked positions: the value does not change the outputs
-            columns["input_ids"][columns["attention_mask"] == 0] = self.pad_id
+        for i, ids in enumerate(rows):
+            columns["input_ids"][i, : len(ids)] = ids
+            columns["attention_mask"][i, : len(ids)] = 1
         return {name: columns[name] for name in self.input_names}
 
     def _empty_embeddings(self) -> np.ndarray:
@@ -128,9 +134,9 @@ class OnnxBackend:
         return np.zeros((0, width if isinstance(width, int) else 0), np.float32)
 
 
-def _load_tokenizer(path: Path) -> tuple[Any, int, int]:
-    """The fast tokenizer from tokenizer.json, truncating like the PyTorch path (to the
-    tokenizer's model_max_length, at most 512), its max length and its pad id."""
+def _load_tokenizer(path: Path) -> tuple[Any, int]:
+    """The fast tokenizer from tokenizer.json and its pad id; how much of a text it reads is
+    the model's reading (`newsclf.reading`), as on the PyTorch path."""
     from tokenizers import Tokenizer
 
     file = path / TOKENIZER_FILE
@@ -146,11 +152,8 @@ def _load_tokenizer(path: Path) -> tuple[Any, int, int]:
         raise ModelError(
             f"{file} cannot be read as a tokenizer ({err}). Re-export the model."
         ) from None
-    max_length = min(_model_max_length(path), 512)
     padding = tokenizer.padding
-    tokenizer.no_padding()  # batches are padded in _feed, each to its own longest text
-    tokenizer.enable_truncation(max_length)
-    return tokenizer, max_length, int(padding["pad_id"]) if padding else 0
+    return tokenizer, int(padding["pad_id"]) if padding else 0
 
 
 def _weights(path: Path) -> str:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsclf.data.tokenize import PAD_MULTIPLE, round_up
+from newsclf.data.tokenize import round_up
 from newsclf.precision import autocast_dtype, cast_for_inference, precision_name
+from newsclf.reading import LEGACY_LIMIT, Reading, TextReader, Windows, pool
 from newsclf.task import ModelTask
 
 if TYPE_CHECKING:
@@ -32,9 +33,13 @@ class TorchBackend:
         self.dtype = autocast_dtype(precision, torch_device)
         self.model = cast_for_inference(model, self.dtype).eval()
         self.tokenizer = tokenizer
+        config = model.config.to_dict()
         names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        self.task = ModelTask.from_config(model.config.to_dict(), names)
-        self.max_length = min(getattr(tokenizer, "model_max_length", 512) or 512, 512)
+        self.task = ModelTask.from_config(config, names)
+        limit = getattr(tokenizer, "model_max_length", LEGACY_LIMIT) or LEGACY_LIMIT
+        self.reader = TextReader.from_transformers(tokenizer, Reading.from_config(config, limit))
+        self.reading = self.reader.reading
+        self.max_length = self.reading.max_length
         self.device = str(torch_device)
         self.precision = precision_name(self.dtype)
         self.batch_size = default_batch_size(torch_device)
@@ -60,15 +65,16 @@ class TorchBackend:
         return_embeddings: bool = False,
         progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        return infer_texts(
+        return infer_windows(
             self.model,
-            self.tokenizer,
-            texts,
+            self.reader.read(texts),
+            self.reading.pool,
             batch_size=batch_size,
-            max_length=self.max_length,
             dtype=self.dtype,
             return_embeddings=return_embeddings,
             progress=progress,
+            input_names=self.tokenizer.model_input_names,
+            pad_id=self.tokenizer.pad_token_id or 0,
         )
 
 
@@ -83,28 +89,53 @@ def infer_texts(
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     *,
+    reading: Reading | None = None,
     batch_size: int = 128,
-    max_length: int = 512,
     dtype: torch.dtype | None = None,
     return_embeddings: bool = False,
     progress: bool = False,
-    pad_to_multiple_of: int = PAD_MULTIPLE,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Logits (and [CLS] embeddings) for `texts`, in input order.
+    """Logits (and [CLS] embeddings) for `texts`, in input order, each text read as `reading`
+    says (default: as the model's config says, `newsclf.reading`)."""
+    if reading is None:
+        limit = getattr(tokenizer, "model_max_length", LEGACY_LIMIT) or LEGACY_LIMIT
+        reading = Reading.from_config(model.config.to_dict(), limit)
+    windows = TextReader.from_transformers(tokenizer, reading).read(texts)
+    return infer_windows(
+        model, windows, reading.pool, batch_size=batch_size, dtype=dtype,
+        return_embeddings=return_embeddings, progress=progress,
+        input_names=tokenizer.model_input_names, pad_id=tokenizer.pad_token_id or 0,
+    )  # fmt: skip
 
-    Texts are tokenized once, then batched shortest-first so each batch pads to its own longest
-    text rather than to the longest in the dataset: on AG News that halves the work. The token
-    ids go to the device in one copy and every batch is cut there, so a GPU never waits on the
-    host between batches.
+
+def infer_windows(
+    model: PreTrainedModel,
+    windows: Windows,
+    how: str,
+    *,
+    batch_size: int,
+    dtype: torch.dtype | None,
+    return_embeddings: bool,
+    progress: bool,
+    input_names: Sequence[str],
+    pad_id: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits (and [CLS] embeddings) per text from the windows it is read in: the windows are
+    scored in length-sorted batches, several texts' windows sharing a batch, then pooled per
+    text (`how`; embeddings always by their mean).
+
+    Sorted shortest-first, each batch pads to its own longest window rather than to the
+    longest of all: on AG News that halves the work. The token ids go to the device in one
+    copy and every batch is cut there, so a GPU never waits on the host between batches.
     """
     import numpy as np
     import torch
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
-    if not len(texts):  # the tokenizer refuses an empty batch
+    if not len(windows.tokens):  # nothing to read
         return np.zeros((0, model.num_labels)), None
-    columns, lengths = _encode(tokenizer, texts, max_length, device)
+    columns, lengths = _padded(windows, input_names, pad_id, device)
     order = np.argsort(lengths, kind="stable")
     index = torch.as_tensor(order).to(device)
     logits, embeddings = [], []
@@ -115,8 +146,7 @@ def infer_texts(
         for start in tqdm(starts, desc="Predicting", disable=not progress, leave=False):
             rows = index[start : start + batch_size]
             longest = int(lengths[order[min(start + batch_size, len(order)) - 1]])  # sorted
-            width = round_up(longest, pad_to_multiple_of)
-            batch = {name: col[rows, :width] for name, col in columns.items()}
+            batch = {name: col[rows, : round_up(longest)] for name, col in columns.items()}
             with torch.autocast(
                 device.type, dtype=dtype or torch.float32, enabled=dtype is not None
             ):
@@ -128,27 +158,33 @@ def infer_texts(
     model.train(was_training)
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
-    all_logits = torch.cat(logits).cpu().numpy()[inverse]
-    all_emb = torch.cat(embeddings).cpu().numpy()[inverse] if return_embeddings else None
-    return all_logits, all_emb
+    all_logits = pool(torch.cat(logits).cpu().numpy()[inverse], windows.doc, how)
+    if not return_embeddings:
+        return all_logits, None
+    return all_logits, pool(torch.cat(embeddings).cpu().numpy()[inverse], windows.doc, "mean")
 
 
-def _encode(
-    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int, device: torch.device
+def _padded(
+    windows: Windows, input_names: Sequence[str], pad_id: int, device: torch.device
 ) -> tuple[dict[str, torch.Tensor], np.ndarray]:
-    """Token columns padded to the longest text, on `device`, and each text's token count.
+    """The windows as right-padded token columns on `device` (the model's input names among
+    input_ids, attention_mask, token_type_ids), and each window's length. One host-to-device
+    copy per column instead of one per batch."""
+    import numpy as np
+    import torch
 
-    The fast tokenizer pads in Rust, in parallel: one call and one host-to-device copy per
-    column instead of a Python loop over rows.
-    """
-
-    enc = tokenizer(
-        list(texts), truncation=True, max_length=max_length, padding="longest", return_tensors="pt"
+    lengths = windows.lengths
+    width = round_up(int(lengths.max()))
+    ids = np.full((len(lengths), width), pad_id, dtype=np.int64)
+    mask = np.arange(width)[None, :] < lengths[:, None]
+    ids[mask] = np.fromiter(
+        (t for w in windows.ids for t in w), dtype=np.int64, count=int(lengths.sum())
     )
-    lengths = enc["attention_mask"].sum(dim=1).numpy()
+    columns = {"input_ids": ids, "attention_mask": mask.astype(np.int64)}
+    if "token_type_ids" in input_names:
+        columns["token_type_ids"] = np.zeros_like(ids)
     pin = device.type == "cuda"
-    columns = {
-        name: (col.pin_memory() if pin else col).to(device, non_blocking=True)
-        for name, col in enc.items()
-    }
-    return columns, lengths
+    return {
+        name: (t.pin_memory() if pin else t).to(device, non_blocking=True)
+        for name, t in ((n, torch.from_numpy(c)) for n, c in columns.items())
+    }, lengths

@@ -13,6 +13,7 @@ from newsclf.data.tokenize import tokenize
 from newsclf.distributed import cpu_processes
 from newsclf.errors import ConfigError
 from newsclf.precision import TrainingPrecision, enable_tf32
+from newsclf.reading import Reading
 from newsclf.task import resolve_metric
 from newsclf.training.averaging import WeightAverage, weight_average
 from newsclf.training.loaders import eval_loader, rows_device, train_loader
@@ -64,6 +65,11 @@ class Engine:
     # Optimizer steps into an epoch where validation runs before its end (--eval-every).
     eval_points: frozenset[int] = frozenset()
     steps_per_epoch: int = 1
+
+    @property
+    def reading(self) -> Reading:
+        """How the model reads a text (newsclf.reading), as saved with it."""
+        return Reading.of_config(self.cfg)
 
     @property
     def main(self) -> bool:
@@ -122,7 +128,7 @@ def setup(
     loader = train_loader(cfg, tokenizer, train_set, device)
     sampler_rng = loader.batch_sampler.sampler.generator
     # Validation is tokenized once; its batches are the same every epoch.
-    val_set = tokenize(data.splits["validation"], tokenizer, cfg.max_length)
+    val_set = tokenize(data.splits["validation"], tokenizer, Reading.of_config(cfg))
     val_loader = eval_loader(cfg, tokenizer, val_set, device)
     objective = make_objective(cfg, model)  # before wrapping: it may hook the model's head
     optimizer = adamw(model, cfg)
@@ -153,12 +159,14 @@ def setup(
 
 def require_resolved(cfg: TrainConfig) -> None:
     """A fit needs numbers: `train` resolves 'auto' from the data (training.recipe) first."""
-    unresolved = [f for f in ("epochs", "max_length") if getattr(cfg, f) == AUTO]
+    unresolved = [
+        f for f in ("epochs", "max_length", "long_texts", "stride") if getattr(cfg, f) == AUTO
+    ]
     if unresolved:
         raise ConfigError(
             f"{', '.join(f'{f}={AUTO!r}' for f in unresolved)}: fit() trains a config whose "
             "recipe is resolved. Call newsclf.train(cfg), which chooses them from the data, "
-            "or set them (e.g. epochs=2, max_length=128)."
+            "or set them (e.g. epochs=2, max_length=128, long_texts='truncate', stride=0)."
         )
 
 

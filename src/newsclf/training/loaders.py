@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from newsclf.data.tokenize import PAD_MULTIPLE, round_up
+from newsclf.data.tokenize import DOC_COLUMN, PAD_MULTIPLE, round_up
 
 if TYPE_CHECKING:
     import datasets
@@ -83,7 +83,7 @@ def eval_loader(
     import torch
     from torch.utils.data import BatchSampler, DataLoader
 
-    rows = token_rows(dataset, tokenizer.pad_token_id or 0, device)
+    rows = token_rows(dataset, tokenizer.pad_token_id or 0, device, with_docs=True)
     order = torch.argsort(rows.lengths, stable=True).tolist()
     return DataLoader(
         range(len(rows)),
@@ -96,15 +96,20 @@ def eval_loader(
 
 
 def token_rows(
-    dataset: datasets.Dataset, pad_id: int, device: Device = None
+    dataset: datasets.Dataset, pad_id: int, device: Device = None, with_docs: bool = False
 ) -> ArrowRows | PaddedRows:
     """The rows a loader cuts its batches from: padded tensors on a GPU, else the Arrow table
-    (docs/performance.md, "Batching: what a batch costs")."""
+    (docs/performance.md, "Batching: what a batch costs"). `with_docs`: each batch also says
+    which text each row is a window of (DOC_COLUMN), so validation can pool a text's windows."""
     import torch
 
     if device is not None and torch.device(device).type == "cuda":
-        return PaddedRows(dataset, pad_id, PAD_MULTIPLE, device)
-    return ArrowRows(dataset, pad_id, PAD_MULTIPLE)
+        rows = PaddedRows(dataset, pad_id, PAD_MULTIPLE, device)
+    else:
+        rows = ArrowRows(dataset, pad_id, PAD_MULTIPLE)
+    if with_docs and DOC_COLUMN in dataset.column_names:
+        rows.docs = torch.tensor(dataset.with_format("arrow")[DOC_COLUMN].to_numpy())
+    return rows
 
 
 class ArrowRows:
@@ -114,6 +119,7 @@ class ArrowRows:
     datasets keeps it (memory-mapped from disk for a prepared split); only the lengths are held."""
 
     device = None  # batches are built on the host
+    docs: torch.Tensor | None = None  # each row's text (token_rows with_docs)
 
     def __init__(self, dataset: datasets.Dataset, pad_id: int, multiple: int) -> None:
         import torch
@@ -140,6 +146,8 @@ class ArrowRows:
             for name, fill in self.fills.items()
         }
         batch["labels"] = label_tensor(table["label"])
+        if self.docs is not None:
+            batch[DOC_COLUMN] = self.docs[rows]
         return batch
 
 
@@ -152,6 +160,8 @@ class PaddedRows:
     Arrow data a chunk at a time (never as Python lists of ints) and stored narrow (int32 ids,
     int8 masks), widened to int64 per batch: a 1,000,000-row split stays a fraction of what
     int64 storage would take (docs/training.md, "Large data")."""
+
+    docs: torch.Tensor | None = None  # each row's text (token_rows with_docs), on the host
 
     def __init__(
         self, dataset: datasets.Dataset, pad_id: int, multiple: int, device: Device = None
@@ -188,6 +198,8 @@ class PaddedRows:
             index = index.pin_memory().to(self.device, non_blocking=True)
         batch = {name: col[index, :width].long() for name, col in self.columns.items()}
         batch["labels"] = self.labels[index]
+        if self.docs is not None:
+            batch[DOC_COLUMN] = self.docs[rows].to(self.device)
         return batch
 
 

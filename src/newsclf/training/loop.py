@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf import rundir
+from newsclf.data.tokenize import DOC_COLUMN
 from newsclf.errors import TrainingError
 from newsclf.evaluation.metrics import compute_metrics
 from newsclf.evaluation.thresholds import tune_thresholds
 from newsclf.quiet import show_progress
+from newsclf.reading import READING_KEY, pool, pool_starts
 from newsclf.task import THRESHOLD_MODE_KEY, THRESHOLDS_KEY
 from newsclf.training.averaging import averaged
 from newsclf.training.checkpoint import Position, encode_rng, load_checkpoint, save_checkpoint
@@ -255,21 +257,35 @@ def validate(engine: Engine) -> tuple[float, dict[str, Any]]:
 
     model = engine.eager_model
     model.eval()
-    logits, labels = [], []
+    logits, labels, docs = [], [], []
     with torch.no_grad():
         for batch in engine.val_loader:
-            batch_labels = batch.pop("labels")
+            batch_labels, batch_docs = batch.pop("labels"), batch.pop(DOC_COLUMN)
             out = engine.precision.forward(model, batch).logits.float()
-            out, batch_labels = engine.accelerator.gather_for_metrics((out, batch_labels))
-            logits.append(out)
-            labels.append(batch_labels)
+            gathered = engine.accelerator.gather_for_metrics((out, batch_labels, batch_docs))
+            for kept, part in zip((logits, labels, docs), gathered, strict=True):
+                kept.append(part)
     model.train()
-    all_logits, all_labels = torch.cat(logits).cpu(), torch.cat(labels).cpu()
+    all_logits, all_labels = per_text(engine, *(torch.cat(x).cpu() for x in (logits, labels, docs)))
     if engine.multi_label:
         return multilabel_validation(all_logits, all_labels, engine)
     loss = torch.nn.functional.cross_entropy(all_logits, all_labels).item()
     predicted = all_logits.argmax(dim=1).numpy()
     return loss, compute_metrics(all_labels.numpy(), predicted, engine.label_names)
+
+
+def per_text(
+    engine: Engine, logits: torch.Tensor, labels: torch.Tensor, docs: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One row per validation text: a text read in several windows (long_texts chunks) is
+    scored as every command scores it, its windows' logits pooled (`newsclf.reading.pool`)."""
+    import torch
+
+    order = torch.argsort(docs, stable=True)
+    docs, labels = docs[order].numpy(), labels[order]
+    pooled = pool(logits[order].numpy(), docs, engine.reading.pool)
+    firsts = torch.from_numpy(pool_starts(docs))
+    return torch.from_numpy(pooled), labels[firsts]
 
 
 def multilabel_validation(
@@ -317,6 +333,8 @@ def save_best_model(engine: Engine, thresholds: dict[str, float] | None = None) 
         tmp = rundir.temporary(target)
         shutil.rmtree(tmp, ignore_errors=True)
         model = engine.accelerator.unwrap_model(engine.eager_model)
+        # How the model reads long texts, so that every command reads them as training did.
+        setattr(model.config, READING_KEY, engine.reading.to_config())
         if thresholds is not None:
             setattr(model.config, THRESHOLDS_KEY, thresholds)
             setattr(model.config, THRESHOLD_MODE_KEY, engine.cfg.thresholds)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from newsclf.config import AUTO, EVAL_AT_EPOCH_END
+from newsclf.reading import CHUNKS, TRUNCATE, Reading, TextReader, count_windows, default_stride
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -49,6 +50,10 @@ LENGTH_QUANTILE = 0.95
 LENGTH_MULTIPLE = 32
 LENGTH_CAP = 256
 LENGTH_SAMPLE = 20_000  # texts measured; more only costs tokenizing time
+# Long texts: read in chunks when more than this share of the training texts run past the max
+# length. The 95th-percentile max length cuts at most 5% unless its cap binds, so auto reads in
+# chunks exactly when the cap (or a --max-length the user set) leaves many texts cut.
+LONG_SHARE = 0.05
 # Very small data: fewer training rows than this in some class is said before training.
 FEW_ROWS_PER_CLASS = 10
 
@@ -126,24 +131,65 @@ def resolve_recipe(
     """`cfg` with every `auto` of the recipe replaced by what the data says, and the
     `recipe: ...` note that says what was chosen and why (None when nothing was `auto`)."""
     parts, changes = [], {}
-    rows = len(data.splits["train"])
+    lengths = token_lengths(data.splits["train"]["text"], tokenizer)
+    if cfg.max_length == AUTO:
+        limit = min(model_length_limit(tokenizer, positions), LENGTH_CAP)
+        changes["max_length"] = choose_max_length(lengths, limit)
+        parts.append(_length_words(lengths, changes["max_length"], limit))
+    reading, words = choose_reading(cfg, lengths, changes.get("max_length", cfg.max_length))
+    changes.update(long_texts=reading.mode, stride=reading.stride)
+    if cfg.long_texts == AUTO or (reading.mode == CHUNKS and cfg.stride == AUTO):
+        parts.append(words)
+    # Under chunks a long text is several training rows: the budget counts the rows trained on.
+    rows = expected_rows(len(data.splits["train"]), lengths, reading, tokenizer)
     if cfg.epochs == AUTO:
         batch = cfg.batch_size * cfg.grad_accum * processes
         budget = choose_budget(rows, len(data.label_names), batch)
         changes.update(epochs=budget.epochs, eval_every=budget.eval_every)
         if cfg.patience is None:
             changes["patience"] = budget.patience
-        parts.append(_budget_words(budget, rows, len(data.label_names), batch, changes))
+        parts.insert(0, _budget_words(budget, rows, len(data.label_names), batch, changes))
     if cfg.eval_every == AUTO and "eval_every" not in changes:
         changes["eval_every"] = EVAL_AT_EPOCH_END  # explicit epochs: at each epoch's end, as ever
-    if cfg.max_length == AUTO:
-        lengths = token_lengths(data.splits["train"]["text"], tokenizer)
-        limit = min(model_length_limit(tokenizer, positions), LENGTH_CAP)
-        chosen = choose_max_length(lengths, limit)
-        changes["max_length"] = chosen
-        parts.append(_length_words(lengths, chosen, limit))
     resolved = dataclasses.replace(cfg, **changes).validate()
     return resolved, ("recipe: " + "; ".join(parts)) if parts else None
+
+
+def choose_long_texts(lengths: Sequence[int], max_length: int) -> str:
+    """chunks when more than LONG_SHARE of the texts (token counts with the special tokens)
+    run past `max_length`, else truncate: below that, what is cut is too little to pay for."""
+    return CHUNKS if share_cut(lengths, max_length) > LONG_SHARE else TRUNCATE
+
+
+def choose_reading(
+    cfg: TrainConfig, lengths: Sequence[int], max_length: int
+) -> tuple[Reading, str]:
+    """The reading the run trains with, and the words of the note that say why."""
+    mode = cfg.long_texts
+    if mode == AUTO:
+        mode = choose_long_texts(lengths, max_length)
+    stride = (
+        (default_stride(max_length) if cfg.stride == AUTO else cfg.stride) if mode == CHUNKS else 0
+    )
+    reading = Reading(mode, max_length, stride)
+    cut = share_cut(lengths, max_length)
+    why = f"{cut:.1%} of the training texts run past {max_length} tokens"
+    if cfg.long_texts == AUTO:
+        why += f"; long-texts auto: chunks above {LONG_SHARE:.0%}"
+    return reading, f"long texts: {mode}, {reading.describe()} ({why})"
+
+
+def expected_rows(
+    rows: int, lengths: Sequence[int], reading: Reading, tokenizer: PreTrainedTokenizerBase
+) -> int:
+    """Training rows under `reading`: `rows` texts, each as many windows as the sampled
+    lengths say on average (one each, unless chunks)."""
+    if reading.mode != CHUNKS or not len(lengths):
+        return rows
+    reader = TextReader.from_transformers(tokenizer, reading)
+    specials = reading.max_length - reader.content
+    windows = sum(count_windows(n - specials, reader.content, reading) for n in lengths)
+    return math.ceil(rows * windows / len(lengths))
 
 
 def _budget_words(budget: Budget, rows: int, classes: int, batch: int, changes: dict) -> str:

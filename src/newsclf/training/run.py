@@ -157,6 +157,7 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared, TrainConfig]:
     from newsclf.data import load_data, tokenize
     from newsclf.distributed import cpu_processes
     from newsclf.precision import check_training_precision
+    from newsclf.reading import Reading
     from newsclf.task import resolve_metric
     from newsclf.training.model import (
         build_model,
@@ -182,7 +183,7 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared, TrainConfig]:
         data.notes.extend(n for n in (note, small_data_warning(data)) if n)
         if data.multi_label:
             start_at_tag_priors(model, data.label_matrix("train"))
-        train_set = tokenize(data.splits["train"], tokenizer, cfg.max_length)
+        train_set = tokenize(data.splits["train"], tokenizer, Reading.of_config(cfg))
     return state, Prepared(data, tokenizer, model, train_set), cfg
 
 
