@@ -297,3 +297,13 @@ def pool_starts(doc: np.ndarray) -> np.ndarray:
     import numpy as np
 
     return np.flatnonzero(np.r_[True, doc[1:] != doc[:-1]]) if len(doc) else doc[:0]
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """One line of a `reading_summary`: how the texts were read, and how many were long."""
+    reading = Reading(**{k: summary[k] for k in asdict(Reading())})
+    long = summary["longer_than_max_length"]
+    line = f"reading: {reading.describe()}; {long:,} of {summary['texts']:,} texts were longer"
+    if reading.mode == CHUNKS:
+        return f"{line}, {summary['windows']:,} windows in all"
+    return line

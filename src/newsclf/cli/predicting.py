@@ -99,6 +99,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from newsclf.config import require_positive
     from newsclf.inference import Classifier, read_texts
     from newsclf.model_dir import find_model_dir
+    from newsclf.reading import summary_line
     from newsclf.texts import check_texts
 
     model_dir = find_model_dir(args.model)
@@ -115,6 +116,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         )
     with loading_quietly(model_dir):
         classifier = Classifier.from_pretrained(model_dir)
+    summary = classifier.reading_summary(texts)
+    if summary["longer_than_max_length"]:  # said on stderr: stdout stays the answers
+        print(f"Note: {summary_line(summary)}", file=sys.stderr)
     for text, pred in zip(
         texts, classifier.predict(texts, batch_size=args.batch_size), strict=True
     ):
@@ -141,6 +145,7 @@ def _cmd_predict_to_file(args: argparse.Namespace) -> int:
     done = predict_file(classifier, args.file, args.output, args.column, args.batch_size)
     if not done.main_process:  # under `accelerate launch`, the main process reports
         return 0
+    print(f"Note: {classifier.reading.describe()}, as the model was trained")
     print(
         f"wrote {done.rows_written:,} predictions to {done.output}"
         + (f" (skipped {done.skipped_empty:,} empty rows)" if done.skipped_empty else "")

@@ -51,6 +51,7 @@ def score_split(
             labels, inference.predicted, classifier.label_names, inference.thresholds
         ),
         "samples": sample_predictions(texts, labels, inference, classifier.label_names),
+        "reading": classifier.reading_summary(texts),
         "seconds": round(seconds, 3),
         "samples_per_second": round(len(texts) / seconds, 1) if seconds else None,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from newsclf.reading import summary_line
 from newsclf.task import METRICS, MULTI_LABEL, SINGLE_LABEL
 
 if TYPE_CHECKING:
@@ -174,6 +175,8 @@ def format_report(metrics: dict) -> str:
             f"{name:<{width}}  {row['precision']:9.3f}  {row['recall']:6.3f}  {row['f1']:5.3f}  "
             f"{row['support']:7d}"
         )
+    if "reading" in metrics:  # how the texts were read, and how many were long
+        lines.insert(0, summary_line(metrics["reading"]))
     if metrics.get("task") == MULTI_LABEL:
         return "\n".join([*lines, *_multilabel_lines(metrics)])
     lines.append(

@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from newsclf.reading import Reading, TextReader
     from newsclf.task import ModelTask
 
 
 class Backend(Protocol):
     task: ModelTask  # the class names in output order (id2label), multi-label and thresholds
-    max_length: int  # tokens per text; longer texts are truncated
+    reading: Reading  # how a text is read (newsclf.reading), as saved with the model
+    reader: TextReader  # the reading with the model's tokenizer: texts in, windows out
+    max_length: int  # tokens per window (reading.max_length)
     device: str  # "cpu", "cuda:0"
     precision: str  # what the weights compute in: "fp32", "bf16", "int8"
     batch_size: int  # texts per pass when scoring many texts
@@ -32,5 +35,6 @@ class Backend(Protocol):
         return_embeddings: bool = False,
         progress: bool = False,
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Logits [N, C] (and [CLS] embeddings [N, H]) for `texts`, in input order."""
+        """Logits [N, C] (and [CLS] embeddings [N, H]) for `texts`, in input order: one row per
+        text, however many windows the reading reads it in."""
         ...

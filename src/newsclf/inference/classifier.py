@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from newsclf.inference.backend import Backend
+    from newsclf.reading import Reading
 
 
 @dataclass
@@ -155,6 +156,23 @@ class Classifier:
     @property
     def precision(self) -> str:
         return self.backend.precision
+
+    @property
+    def reading(self) -> Reading:
+        """How this model reads a text: truncated, head and tail, or in pooled windows."""
+        return self.backend.reading
+
+    def reading_summary(self, texts: Sequence[str]) -> dict[str, Any]:
+        """How `texts` are read: the reading, and how many are longer than one window and how
+        many windows they take (test_metrics.json and the report say it)."""
+        windows = self.backend.reader.read(texts)
+        content = self.backend.reader.content
+        return {
+            **self.reading.to_config(),
+            "texts": len(windows.tokens),
+            "longer_than_max_length": int((windows.tokens > content).sum()),
+            "windows": len(windows.ids),
+        }
 
     def infer(
         self,

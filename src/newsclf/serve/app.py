@@ -37,6 +37,7 @@ from newsclf.serve.schema import (
     PredictionOut,
     PredictRequest,
     RequestProblem,
+    check_windows,
     format_answer,
     parse_request,
 )
@@ -154,6 +155,7 @@ def _add_info_routes(
             "task": clf.task.task if clf else None,
             "device": clf.device if clf else None,
             "precision": clf.precision if clf else None,
+            "reading": clf.reading.to_config() if clf else None,
             "max_batch_size": opts.max_batch_size,
         }
         if clf and clf.multi_label:
@@ -188,6 +190,8 @@ def _add_predict_route(
             return slot.not_ready()
         try:
             parsed = parse_request(request, opts.max_texts, opts.max_chars)
+            # Tokenizing a request's texts to count its windows is CPU work: off the loop.
+            await asyncio.to_thread(check_windows, slot.classifier, parsed.texts, opts.max_windows)
             future = batcher.submit(parsed.texts)
         except RequestProblem as problem:
             return JSONResponse({"detail": str(problem)}, problem.status)

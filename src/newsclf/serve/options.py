@@ -22,11 +22,15 @@ class ServeOptions:
     max_queue: int = _opt(1024, "texts waiting for the model before requests get 503")
     max_texts: int = _opt(256, "texts per request, else 413")
     max_chars: int = _opt(20_000, "characters per text, else 413")
+    max_windows: int = _opt(
+        1024, "windows per request for a model that reads long texts in chunks, else 413"
+    )
     max_body_bytes: int = _opt(2 * 1024 * 1024, "request body size, else 413 before parsing")
     precision: str = _opt("auto", "auto: bf16 where the CPU has bf16 instructions, else fp32")
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_size", "max_queue", "max_texts", "max_chars", "max_body_bytes"):
+        for name in ("max_batch_size", "max_queue", "max_texts", "max_chars", "max_body_bytes",
+                     "max_windows"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)}: expected a whole number >= 1.")
         if self.max_wait_ms < 0:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from newsclf.errors import InputError
+from newsclf.reading import CHUNKS
 from newsclf.texts import check_texts
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ class PredictRequest(BaseModel):
         False, description="With `inputs`: logits instead of probabilities, as in TEI."
     )
     truncate: bool | None = Field(
-        None, description="Accepted for TEI clients; texts longer than the model's maximum "
-        "length are always truncated to it.",
+        None, description="Accepted for TEI clients; a text longer than the model's maximum "
+        "length is always read as the model was trained to read it (see /health: reading).",
     )  # fmt: skip
 
 
@@ -128,9 +129,26 @@ def check_limits(texts: list[str], max_texts: int, max_chars: int) -> None:
             raise RequestProblem(
                 413,
                 f"text {i} of {len(texts)} has {len(text):,} characters; the limit is "
-                f"{max_chars:,}. The model reads only the first few hundred words: send the "
-                "beginning.",
+                f"{max_chars:,}. Send a shorter text, or start the server with a higher "
+                "--max-chars.",
             )
+
+
+def check_windows(classifier: Classifier, texts: list[str], max_windows: int) -> None:
+    """A model that reads long texts in windows (long_texts chunks) runs one pass per window:
+    a request of more than `max_windows` windows is refused (413) before it is queued."""
+    reader = classifier.backend.reader
+    if reader.reading.mode != CHUNKS:
+        return  # one window per text, and max_texts already bounds those
+    windows = reader.windows_needed(texts)
+    if windows > max_windows:
+        raise RequestProblem(
+            413,
+            f"the {len(texts)} texts of this request are read in {windows:,} windows of "
+            f"{reader.reading.max_length} tokens; the limit is {max_windows:,} per request. "
+            "Send fewer or shorter texts per request, or start the server with a higher "
+            "--max-windows.",
+        )
 
 
 def format_answer(
