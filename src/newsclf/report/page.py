@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from newsclf import rundir
 from newsclf.evaluation.metrics import threshold_text
+from newsclf.reading import summary_line
 from newsclf.report.figures import PNG_TITLES, shorten
 from newsclf.task import MULTI_LABEL, SINGLE_LABEL
 
@@ -219,6 +220,8 @@ def _test(
             ("Hamming loss", num(metrics["hamming_loss"])),
             ("threshold", threshold_text(metrics.get("thresholds"))),
         ]
+    if "reading" in metrics:  # how the test texts were read, and how many were long
+        scores.append(("texts read", summary_line(metrics["reading"]).removeprefix("reading: ")))
     return {"num_samples": f"{metrics['num_samples']:,}", "scores": scores, "rows": rows}
 
 
