@@ -106,14 +106,16 @@ class Reading:
 
     @classmethod
     def of_config(cls, cfg: ReadingSettings) -> Reading:
-        """The reading a resolved config trains with (max_length, long_texts, stride chosen)."""
-        if AUTO in (cfg.max_length, cfg.long_texts, cfg.stride):
+        """The reading a resolved config trains with (max_length, long_texts and, for chunks,
+        stride chosen)."""
+        unchosen = AUTO in (cfg.max_length, cfg.long_texts)
+        if unchosen or (cfg.long_texts == CHUNKS and cfg.stride == AUTO):
             raise ConfigError(
                 f"max_length={cfg.max_length!r}, long_texts={cfg.long_texts!r}, "
                 f"stride={cfg.stride!r}: a reading needs them chosen. Call newsclf.train(cfg), "
                 "which chooses them from the data, or set them."
             )
-        return cls(cfg.long_texts, cfg.max_length, cfg.stride)
+        return cls(cfg.long_texts, cfg.max_length, cfg.stride if cfg.long_texts == CHUNKS else 0)
 
     def describe(self) -> str:
         """One line for every command that loads the model."""

@@ -13,7 +13,7 @@ from newsclf.data.tokenize import tokenize
 from newsclf.distributed import cpu_processes
 from newsclf.errors import ConfigError
 from newsclf.precision import TrainingPrecision, enable_tf32
-from newsclf.reading import Reading
+from newsclf.reading import CHUNKS, Reading
 from newsclf.task import resolve_metric
 from newsclf.training.averaging import WeightAverage, weight_average
 from newsclf.training.loaders import eval_loader, rows_device, train_loader
@@ -159,9 +159,9 @@ def setup(
 
 def require_resolved(cfg: TrainConfig) -> None:
     """A fit needs numbers: `train` resolves 'auto' from the data (training.recipe) first."""
-    unresolved = [
-        f for f in ("epochs", "max_length", "long_texts", "stride") if getattr(cfg, f) == AUTO
-    ]
+    unresolved = [f for f in ("epochs", "max_length", "long_texts") if getattr(cfg, f) == AUTO]
+    if cfg.long_texts == CHUNKS and cfg.stride == AUTO:
+        unresolved.append("stride")
     if unresolved:
         raise ConfigError(
             f"{', '.join(f'{f}={AUTO!r}' for f in unresolved)}: fit() trains a config whose "
