@@ -55,7 +55,7 @@ def test_two_processes_record_the_single_process_validation_metrics(tmp_path, ti
     _train_on_two_processes(
         tmp_path, tiny_bert_dir, "--name", "ddp", "--epochs", "2", "--batch-size", "8",
         "--max-train-samples", "64", "--max-eval-samples", "41", "--eval-batch-size", "8",
-        "--max-test-samples", "16", "--max-length", "48",
+        "--max-test-samples", "16", "--max-length", "48", "--long-texts", "truncate",
     )  # fmt: skip
 
     run = tmp_path / "ddp"

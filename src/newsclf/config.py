@@ -346,7 +346,7 @@ def _check_recipe(cfg: TrainConfig) -> None:
             if isinstance(value, str):
                 raise ConfigError(f"{name}={value!r}: expected a whole number >= 1, or 'auto'.")
             require_positive(value, name)
-    check_long_texts(cfg.long_texts, cfg.stride)
+    check_long_texts(cfg.long_texts, cfg.stride, cfg.max_length)
     value = cfg.eval_every
     if value == AUTO:
         return

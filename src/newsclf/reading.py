@@ -79,8 +79,9 @@ class Reading:
             )
         if self.mode == CHUNKS and not 0 <= self.stride < self.max_length // 2:
             raise ConfigError(
-                f"stride={self.stride} with max_length={self.max_length}: the overlap between "
-                f"windows must be 0 to {self.max_length // 2 - 1} tokens (under half a window)."
+                f"stride={self.stride} with max_length={self.max_length}: expected an overlap "
+                f"between windows of 0 to {self.max_length // 2 - 1} tokens (under half a "
+                "window). Pass a smaller --stride, or leave it auto."
             )
 
     def to_config(self) -> dict[str, Any]:
@@ -135,8 +136,9 @@ def default_stride(max_length: int) -> int:
     return int(max_length * STRIDE_SHARE)
 
 
-def check_long_texts(long_texts: str, stride: int | str) -> None:
-    """The config's --long-texts and --stride values (a whole number >= 0, or 'auto')."""
+def check_long_texts(long_texts: str, stride: int | str, max_length: int | str) -> None:
+    """The config's --long-texts and --stride values (a whole number >= 0, or 'auto'; under
+    half a window when both are numbers)."""
     if long_texts not in LONG_TEXTS:
         raise ConfigError(
             f"long_texts={long_texts!r}: expected one of {', '.join(LONG_TEXTS)} (how texts "
@@ -144,6 +146,8 @@ def check_long_texts(long_texts: str, stride: int | str) -> None:
         )
     if stride != AUTO and (not isinstance(stride, int) or isinstance(stride, bool) or stride < 0):
         raise ConfigError(f"stride={stride!r}: expected a whole number of tokens >= 0, or 'auto'.")
+    if long_texts == CHUNKS and AUTO not in (stride, max_length) and isinstance(max_length, int):
+        Reading(CHUNKS, max_length, stride)  # refuses an overlap of half a window or more
 
 
 def window_spans(n: int, content: int, reading: Reading) -> list[list[tuple[int, int]]]:
