@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,3 +176,23 @@ def test_two_processes_resolve_the_same_auto_recipe(tmp_path, tiny_bert_dir):
     history = json.loads((run / "history.json").read_text())
     assert history["num_processes"] == 2
     assert all(row["steps"] == 4 for row in history["epochs"])  # 64 rows / (2 x 8)
+
+
+def test_two_processes_pool_a_texts_windows_split_between_them(tmp_path, tiny_bert_dir):
+    """Under chunks a validation text's windows may be scored on different processes: the
+    gathered windows are pooled per text, so the recorded accuracy is the one a single
+    Classifier (which pools the same windows) gives on the validation texts."""
+    from newsclf import TrainConfig, load_data
+    from newsclf.inference import Classifier
+
+    _train_on_two_processes(
+        tmp_path, tiny_bert_dir, "--name", "chunks", "--epochs", "1", "--batch-size", "8",
+        "--max-train-samples", "32", "--max-eval-samples", "21", "--eval-batch-size", "8",
+        "--max-test-samples", "8", "--max-length", "24", "--long-texts", "chunks",
+    )  # fmt: skip
+    run = tmp_path / "chunks"
+    history = json.loads((run / "history.json").read_text())
+    validation = load_data(TrainConfig.from_yaml(run / "config.yaml")).splits["validation"]
+    inference = Classifier.from_pretrained(run).infer(list(validation["text"]))
+    accuracy = float((inference.predicted == np.asarray(validation["label"])).mean())
+    assert history["epochs"][0]["val_accuracy"] == round(accuracy, 5)
