@@ -9,7 +9,9 @@ Each (set, reading) is one `newsclf.train` on the same rows with the same fixed 
 training texts/s (training rows x epochs / training seconds) and inference texts/s (test rows /
 scoring seconds). `--train-rows`/`--test-rows` take stratified seeded samples (the runs' own
 `max_train_samples`/`max_test_samples`), so the panel fits a CPU; say so with its figures. The
-TF-IDF baseline is fitted on the same training rows. For a multi-label set, the chunked model
+TF-IDF baseline is fitted on the same training rows. The truncate-128 model also reads the test
+texts in each inference reading, timed (`--inference-only`: just that, for a finished run). For
+a multi-label set, the chunked model
 is also scored with its windows pooled by max instead of mean. Results are written as each
 finishes (default benchmarks/results/long-texts-<date>.json); pairs already there are skipped.
 """
@@ -52,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=SHARED, help="holds the sets' directories")
     p.add_argument("--runs", type=Path, default=Path("runs/long-texts"), help="parent of runs")
     p.add_argument("--out", type=Path, default=None, help="JSON (default results/long-texts-...)")
+    p.add_argument(
+        "--inference-only",
+        action="store_true",
+        help="only the inference readings of a finished truncate-128 run",
+    )
     return p.parse_args(argv)
 
 
@@ -79,17 +86,58 @@ def run_reading(flags: dict[str, Any], reading: str, name: str, runs: Path) -> d
     return result
 
 
+def read_as(clf: Any, reading: Any) -> None:
+    """Make a loaded classifier read texts another way (weights unchanged)."""
+    from newsclf.reading import TextReader
+
+    backend = clf.backend
+    backend.reading, backend.max_length = reading, reading.max_length
+    backend.reader = TextReader.from_transformers(backend.tokenizer, reading)
+
+
+def inference_speed(run_dir: Path, flags: dict[str, Any]) -> dict[str, Any]:
+    """The test texts read by one model (the truncate-128 run's) in each inference reading:
+    texts/s, windows, and passes of the model. The weights are the same for every reading, so
+    the speeds compare the readings alone; the scores of readings other than the one it was
+    trained with are shown for completeness (a train/test mismatch, not a fair comparison)."""
+    import time
+
+    from newsclf import TrainConfig, load_data
+    from newsclf.inference import Classifier
+    from newsclf.reading import Reading
+
+    data = load_data(TrainConfig.from_dict({**flags, "output_dir": str(run_dir.parent)}))
+    texts, labels = list(data.splits["test"]["text"]), data.splits["test"]["label"]
+    clf, out = Classifier.from_pretrained(run_dir / "best_model"), {}
+    for name, reading in (("truncate-128", Reading("truncate", 128)),
+                          ("head-tail-128", Reading("head-tail", 128)),
+                          ("chunks-128", Reading("chunks", 128, 32))):  # fmt: skip
+        read_as(clf, reading)
+        clf.infer(texts[:64])  # warm-up
+        start = time.perf_counter()
+        inference = clf.infer(texts)
+        seconds = time.perf_counter() - start
+        windows = clf.reading_summary(texts)["windows"]
+        batch = clf.backend.batch_size
+        out[name] = {
+            "texts_per_second": round(len(texts) / seconds, 2),
+            "windows": windows,
+            "batches": -(-windows // batch),
+            "batch_size": batch,
+            "accuracy": round(float((inference.predicted == labels).mean()), 4),
+        }
+        print(f"inference {name}: {out[name]}", flush=True)
+    return out
+
+
 def max_pooled(run_dir: Path, flags: dict[str, Any]) -> dict[str, Any]:
     """A multi-label chunked model scored again with its windows' logits pooled by max."""
     from newsclf import TrainConfig, load_data
     from newsclf.evaluation import score_split
     from newsclf.inference import Classifier
-    from newsclf.reading import TextReader
 
     clf = Classifier.from_pretrained(run_dir / "best_model")
-    backend = clf.backend
-    backend.reading = dataclasses.replace(backend.reading, pool="max")
-    backend.reader = TextReader.from_transformers(backend.tokenizer, backend.reading)
+    read_as(clf, dataclasses.replace(clf.reading, pool="max"))
     data = load_data(TrainConfig.from_dict({**flags, "output_dir": str(run_dir.parent)}))
     test = data.splits["test"]
     metrics, _ = score_split(clf, test["text"], data.label_matrix("test").tolist(), "test")
@@ -110,6 +158,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "baseline" not in entry:
             entry["baseline"] = run_baseline(flags, args.runs)
             common.write_json(out, report)
+        if args.inference_only:
+            entry["inference"] = inference_speed(args.runs / f"{name}-truncate-128", flags)
+            common.write_json(out, report)
+            continue
         for reading in args.readings:
             if reading in entry["readings"]:
                 print(f"{name} / {reading}: already in {out}", flush=True)
@@ -118,6 +170,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if entry["baseline"]["task"] == "multi-label" and reading.startswith("chunks"):
                 result["test_max_pooled"] = max_pooled(args.runs / f"{name}-{reading}", flags)
             entry["readings"][reading] = result
+            if reading == "truncate-128" and "inference" not in entry:
+                entry["inference"] = inference_speed(args.runs / f"{name}-{reading}", flags)
             common.write_json(out, report)
             print(f"{name} / {reading}: {result['test']} (baseline {entry['baseline']['test']})",
                   flush=True)  # fmt: skip
