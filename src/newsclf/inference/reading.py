@@ -1,0 +1,72 @@
+"""How an explanation reads a text: the words the model reads, and which token belongs to which
+word. Texts are read the way the backend reads them for a prediction (its tokenizer, truncated
+at its max length), so the words scored are the words the prediction saw; `read_for_explain` is
+the one place this is decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from newsclf.inference.backend import Backend
+
+
+class Explained(Protocol):
+    """What an explanation needs of a Classifier (a Protocol, so this module and the
+    Classifier do not import each other)."""
+
+    backend: Backend | Any  # PyTorch (`.model`, `.tokenizer`) or ONNX (`.tokenizer`)
+    label_names: list[str]
+    multi_label: bool
+
+    def infer(self, texts: Sequence[str]) -> Any:  # an Inference (`.probabilities`)
+        ...
+
+
+@dataclass
+class Reading:
+    """A text as the model reads it: the character span of each word it reads and, per token,
+    its word (None for special tokens)."""
+
+    spans: list[tuple[int, int]]  # each read word's (start, end) in the text
+    token_words: list[int | None]  # per token: the index into `spans`, or None
+    truncated: bool
+
+
+def read_for_explain(classifier: Explained, text: str) -> Reading:
+    """The one place an explanation reads a text: the backend's tokenizer, truncated at its
+    max length like a prediction."""
+    backend = classifier.backend
+    limit = backend.max_length
+    if hasattr(backend, "model"):  # a transformers fast tokenizer
+        enc = backend.tokenizer(text, truncation=True, max_length=limit,
+                                return_offsets_mapping=True)  # fmt: skip
+        word_ids, offsets = enc.word_ids(), enc["offset_mapping"]
+        full = len(backend.tokenizer(text, truncation=False, verbose=False)["input_ids"])
+    else:  # a `tokenizers.Tokenizer` (ONNX export), truncating at the max length itself
+        enc = backend.tokenizer.encode(text)
+        word_ids, offsets = enc.word_ids, enc.offsets
+        full = len(enc.ids) + sum(len(o.ids) for o in enc.overflowing)
+    return _reading(word_ids, offsets, full > len(word_ids))
+
+
+def _reading(
+    word_ids: Sequence[int | None], offsets: Sequence[tuple[int, int]], truncated: bool
+) -> Reading:
+    spans: list[tuple[int, int]] = []
+    token_words: list[int | None] = []
+    index: dict[int, int] = {}
+    for word, (start, end) in zip(word_ids, offsets, strict=True):
+        if word is None:
+            token_words.append(None)
+            continue
+        if word not in index:
+            index[word] = len(spans)
+            spans.append((start, end))
+        at = index[word]
+        spans[at] = (spans[at][0], max(spans[at][1], end))
+        token_words.append(at)
+    return Reading(spans, token_words, truncated)
