@@ -133,3 +133,40 @@ def test_cli_plain_output_when_not_a_terminal(keyword_model_dir, capsys):
     out = capsys.readouterr().out
     assert "\x1b[" not in out  # no colour codes when stdout is not a terminal
     assert "other" in out and "zebra[-1.00]" in out
+
+
+# --- the server: POST /explain, the page's Explain button ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def http(keyword_classifier, keyword_model_dir):
+    from fastapi.testclient import TestClient
+
+    from newsclf.serve.app import create_app
+
+    return TestClient(create_app(keyword_classifier, keyword_model_dir))
+
+
+def test_explain_endpoint_answers_words_in_text_order(http, keyword_classifier):
+    body = http.post("/explain", json={"text": TEXT}).json()
+    assert body["label"] == "animal" and body["method"] == "gradients"
+    assert [w["word"] for w in body["words"]] == TEXT.split()
+    assert max(body["words"], key=lambda w: abs(w["score"]))["word"] == KEYWORD
+    assert body == keyword_classifier.explain(TEXT)[0].to_dict()
+    other = http.post("/explain", json={"text": TEXT, "label": "other"}).json()
+    assert other["label"] == "other"
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        ({"text": "  "}, 422, "blank"),
+        ({"text": TEXT, "label": "Sports"}, 422, "not a class of this model"),
+        ({"text": "word " * 5000}, 413, "characters"),
+        ({"texts": [TEXT]}, 422, ""),
+    ],
+)
+def test_explain_endpoint_refuses_bad_requests(http, payload, status, message):
+    response = http.post("/explain", json=payload)
+    assert response.status_code == status
+    assert message in str(response.json()["detail"])
