@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 KEYWORD = "zebra"
@@ -170,3 +171,34 @@ def test_explain_endpoint_refuses_bad_requests(http, payload, status, message):
     response = http.post("/explain", json=payload)
     assert response.status_code == status
     assert message in str(response.json()["detail"])
+
+
+# --- the report: a few misclassified test texts explained ---------------------------------
+
+
+def test_the_most_confident_mistakes_are_explained_first(keyword_model_dir, keyword_classifier):
+    from newsclf.report.explained import explain_mistakes
+
+    texts = ["plain words", TEXT, "zebra", "nothing here"]
+    inference = keyword_classifier.infer(texts)
+    true = np.array([1, 1, 0, 1])  # "zebra" is right; the others are predicted "animal"
+    found = explain_mistakes(keyword_model_dir, texts, true, inference, ["animal", "other"])
+    assert [f["row"] for f in found] == [1, 0, 3]  # TEXT at p ~ 1 first, then the 50/50 ties
+    assert all(f["true"] == "other" and f["label"] == "animal" for f in found)
+    assert max(found[0]["words"], key=lambda w: abs(w["score"]))["word"] == KEYWORD
+
+
+def test_the_report_shades_the_explained_words_and_escapes_them(tmp_path):
+    from newsclf.report.page import ReportContent, render_report
+    from synthetic import HISTORY, synthetic_run
+
+    run = synthetic_run(tmp_path / "run")
+    words = [{"word": "<b>zebra</b>", "score": 0.75}, {"word": "market", "score": -0.25}]
+    explained = {"text": "-", "label": "animal", "probability": 0.9, "method": "gradients",
+                 "truncated": False, "words": words, "true": "other", "row": 0}  # fmt: skip
+    page = render_report(ReportContent(run.config, run.data.summary(), HISTORY, run.metrics,
+                                       explanations=[explained]))  # fmt: skip
+    assert 'id="why"' in page and "<b>zebra</b>" not in page
+    assert 'style="background: rgba(26, 127, 55, 0.6)">&lt;b&gt;zebra&lt;/b&gt;</span>' in page
+    assert 'style="background: rgba(207, 34, 46, 0.2)">market</span>' in page
+    assert 'id="why"' not in render_report(ReportContent(run.config, run.data.summary(), HISTORY))
