@@ -202,3 +202,23 @@ def test_the_report_shades_the_explained_words_and_escapes_them(tmp_path):
     assert 'style="background: rgba(26, 127, 55, 0.6)">&lt;b&gt;zebra&lt;/b&gt;</span>' in page
     assert 'style="background: rgba(207, 34, 46, 0.2)">market</span>' in page
     assert 'id="why"' not in render_report(ReportContent(run.config, run.data.summary(), HISTORY))
+
+
+def test_an_onnx_export_is_explained_by_occlusion(keyword_model_dir, keyword_classifier, tmp_path):
+    """No gradients on ONNX Runtime: occlusion by default, the same words and scores as
+    occlusion on the PyTorch model it was exported from."""
+    from newsclf import Classifier, export
+    from newsclf.errors import InputError
+
+    export(keyword_model_dir, tmp_path / "onnx")
+    onnx = Classifier.from_pretrained(tmp_path / "onnx")
+    (explanation,) = onnx.explain(TEXT)
+    (reference,) = keyword_classifier.explain(TEXT, method="occlusion")
+    assert explanation.method == "occlusion"
+    assert [w for w, _ in explanation.words] == [w for w, _ in reference.words]
+    for (_, got), (_, want) in zip(explanation.words, reference.words, strict=True):
+        assert got == pytest.approx(want, abs=1e-3)
+    with pytest.raises(InputError, match="no gradients"):
+        onnx.explain(TEXT, method="gradients")
+    long = " ".join(["market"] * 600) + " zebra"
+    assert onnx.explain(long)[0].truncated

@@ -68,6 +68,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _explain_parser(sub: argparse._SubParsersAction) -> None:
+    from newsclf.inference.explain import DEFAULT_STEPS as STEPS
+
     p = sub.add_parser(
         "explain",
         help="which words drove a prediction: a score per word",
@@ -79,7 +81,7 @@ def _explain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", help="explain this class instead of the predicted one")
     p.add_argument("--method", choices=["auto", "gradients", "occlusion"], default="auto",
                    help="auto: gradients on PyTorch, occlusion on ONNX")  # fmt: skip
-    p.add_argument("--steps", type=int, help="integrated-gradients steps (default: 32)")
+    p.add_argument("--steps", type=int, help=f"integrated-gradients steps (default: {STEPS})")
     p.add_argument("--json", action="store_true", help="one JSON object per text")
     p.set_defaults(func=_cmd_explain)
 
