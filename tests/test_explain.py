@@ -222,3 +222,18 @@ def test_an_onnx_export_is_explained_by_occlusion(keyword_model_dir, keyword_cla
         onnx.explain(TEXT, method="gradients")
     long = " ".join(["market"] * 600) + " zebra"
     assert onnx.explain(long)[0].truncated
+
+
+def test_class_log_odds_are_stable_near_certainty():
+    import math
+
+    import torch
+
+    from newsclf.inference.gradients import class_log_odds
+
+    logits = torch.tensor([[2.0, 1.0, -1.0], [30.0, 0.0, 0.0]], dtype=torch.float64)
+    p = torch.softmax(logits[0], -1)
+    want = [math.log(float(q) / (1 - float(q))) for q in p]
+    assert class_log_odds(logits)[0].tolist() == pytest.approx(want)
+    # p = 1 - 2e-13: 1 - p is lost in float32, the log-odds are not (30 - log 2).
+    assert class_log_odds(logits.float())[1, 0].item() == pytest.approx(30 - math.log(2), abs=1e-4)
