@@ -216,3 +216,12 @@ def test_folding_is_case_and_whitespace_only():
 
     assert fold("  Markets\tRALLY \n as ") == "markets rally as"
     assert fold("Markets rally!") != fold("Markets rally")
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_any_work(tmp_path):
+    from newsclf.audit import audit
+    from newsclf.errors import OutputError
+
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(OutputError, match="is a file"):
+        audit(TrainConfig(data=str(tmp_path / "missing.csv")), tmp_path / "taken")

@@ -26,6 +26,7 @@ from newsclf.audit.crossfit import DEFAULT_FOLDS, DEFAULT_METHOD, CrossFit, chec
 from newsclf.data.duplicates import DuplicateGroup, count_duplicates, duplicate_groups
 from newsclf.data.rows import LabelledRows, load_rows
 from newsclf.paths import check_writable_dir
+from newsclf.quiet import show_progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -79,14 +80,14 @@ def audit(
     """Audit the data `cfg` names (its data flags: --data, --test-data, columns, task ...):
     likely label errors and duplicates, written to `output_dir`."""
     start = time.perf_counter()
+    cfg = cfg.validate()
     check_method(method, folds)
     output_dir = Path(output_dir)
-    check_writable_dir(output_dir.parent if output_dir.parent != Path("") else Path("."),
-                       "--output directory's parent")  # fmt: skip
+    check_writable_dir(output_dir, "--output directory")  # before any slow work
     rows = load_rows(cfg, label_map)
     pooled = pool(rows)
     fitted = cross_fit(pooled.texts, pooled.labels, method, folds, cfg.seed, encoder,
-                       progress=not cfg.quiet)  # fmt: skip
+                       progress=show_progress(cfg.quiet))  # fmt: skip
     finder = find_tag_issues if rows.multi_label else find_label_issues
     issues = finder(pooled.labels, fitted.probabilities)
     groups = duplicate_groups(
@@ -122,7 +123,7 @@ def _summary(
         "seconds": {
             "total": round(seconds, 2),
             **{k: round(v, 2) for k, v in fitted.seconds.items()},
-        },  # fmt: skip
+        },
     }
 
 

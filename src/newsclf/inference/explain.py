@@ -87,7 +87,7 @@ def explain(
         if method == "gradients":
             from newsclf.inference.gradients import word_gradients
 
-            scores = word_gradients(classifier, text, target, reading, steps)
+            scores = word_gradients(classifier, target, reading, steps)
         else:
             scores = word_occlusion(classifier, text, target, reading, float(row[target]))
         words = [text[a:b] for a, b in reading.spans]

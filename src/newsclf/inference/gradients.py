@@ -21,9 +21,7 @@ if TYPE_CHECKING:
     from newsclf.inference.reading import Explained, Reading
 
 
-def word_gradients(
-    classifier: Explained, text: str, target: int, reading: Reading, steps: int
-) -> np.ndarray:
+def word_gradients(classifier: Explained, target: int, reading: Reading, steps: int) -> np.ndarray:
     """One score per word of `reading` for class `target`."""
     import numpy as np
     import torch
@@ -32,18 +30,15 @@ def word_gradients(
     backend = classifier.backend
     model, tokenizer = backend.model, backend.tokenizer
     device = next(model.parameters()).device
-    enc = tokenizer(text, truncation=True, max_length=backend.max_length, return_tensors="pt")
-    enc = {name: col.to(device) for name, col in enc.items()}
-    ids = enc["input_ids"]
+    ids = torch.tensor([reading.ids], device=device)
     special = torch.tensor([w is None for w in reading.token_words], device=device)
     baseline = torch.where(special.unsqueeze(0), ids, torch.full_like(ids, _baseline_id(tokenizer)))
-    others = {k: v for k, v in enc.items() if k != "input_ids"}
+    mask = torch.ones_like(ids)
     multi = classifier.multi_label
 
     def log_odds(input_ids: torch.Tensor) -> torch.Tensor:
         rows = input_ids.shape[0]
-        extra = {k: v.expand(rows, -1) for k, v in others.items()}
-        logits = model(input_ids=input_ids, **extra).logits.float()
+        logits = model(input_ids=input_ids, attention_mask=mask.expand(rows, -1)).logits.float()
         return logits if multi else class_log_odds(logits)
 
     was_training = model.training

@@ -1,7 +1,7 @@
-"""How an explanation reads a text: the words the model reads, and which token belongs to which
-word. Texts are read the way the backend reads them for a prediction (its tokenizer, truncated
-at its max length), so the words scored are the words the prediction saw; `read_for_explain` is
-the one place this is decided.
+"""How an explanation reads a text: the tokens the model reads, the words they make, and which
+token belongs to which word. Texts are read the way the backend reads them for a prediction (its
+tokenizer, truncated at its max length), so the words scored are the words the prediction saw;
+`read_for_explain` is the one place this is decided (both methods take the tokens from it).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Reading:
     spans: list[tuple[int, int]]  # each read word's (start, end) in the text
     token_words: list[int | None]  # per token: the index into `spans`, or None
     truncated: bool
+    ids: list[int]  # the token ids read, special tokens included
 
 
 def read_for_explain(classifier: Explained, text: str) -> Reading:
@@ -44,17 +45,20 @@ def read_for_explain(classifier: Explained, text: str) -> Reading:
     if hasattr(backend, "model"):  # a transformers fast tokenizer
         enc = backend.tokenizer(text, truncation=True, max_length=limit,
                                 return_offsets_mapping=True)  # fmt: skip
-        word_ids, offsets = enc.word_ids(), enc["offset_mapping"]
+        word_ids, offsets, ids = enc.word_ids(), enc["offset_mapping"], enc["input_ids"]
         full = len(backend.tokenizer(text, truncation=False, verbose=False)["input_ids"])
     else:  # a `tokenizers.Tokenizer` (ONNX export), truncating at the max length itself
         enc = backend.tokenizer.encode(text)
-        word_ids, offsets = enc.word_ids, enc.offsets
+        word_ids, offsets, ids = enc.word_ids, enc.offsets, enc.ids
         full = len(enc.ids) + sum(len(o.ids) for o in enc.overflowing)
-    return _reading(word_ids, offsets, full > len(word_ids))
+    return _reading(word_ids, offsets, full > len(word_ids), list(ids))
 
 
 def _reading(
-    word_ids: Sequence[int | None], offsets: Sequence[tuple[int, int]], truncated: bool
+    word_ids: Sequence[int | None],
+    offsets: Sequence[tuple[int, int]],
+    truncated: bool,
+    ids: list[int],
 ) -> Reading:
     spans: list[tuple[int, int]] = []
     token_words: list[int | None] = []
@@ -69,4 +73,4 @@ def _reading(
         at = index[word]
         spans[at] = (spans[at][0], max(spans[at][1], end))
         token_words.append(at)
-    return Reading(spans, token_words, truncated)
+    return Reading(spans, token_words, truncated, ids)
