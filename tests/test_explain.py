@@ -237,3 +237,22 @@ def test_class_log_odds_are_stable_near_certainty():
     assert class_log_odds(logits)[0].tolist() == pytest.approx(want)
     # p = 1 - 2e-13: 1 - p is lost in float32, the log-odds are not (30 - log 2).
     assert class_log_odds(logits.float())[1, 0].item() == pytest.approx(30 - math.log(2), abs=1e-4)
+
+
+def test_a_multi_label_model_explains_its_most_probable_tag(tiny_bert_dir, tmp_path):
+    from newsclf import Classifier
+    from serve_helpers import build_tag_model
+
+    path = build_tag_model(
+        tiny_bert_dir,
+        tmp_path / "tags",
+        {"World": 0.5, "Sports": 0.5, "Business": 0.5, "Sci/Tech": 0.5},
+    )
+    clf = Classifier.from_pretrained(path, device="cpu")
+    text = "Markets rally as profits soar"
+    probabilities = clf.predict(text)[0].probabilities
+    for method in ("gradients", "occlusion"):
+        (explanation,) = clf.explain(text, method=method)
+        assert explanation.label == max(probabilities, key=probabilities.get)
+        assert explanation.probability == pytest.approx(probabilities[explanation.label])
+        assert [w for w, _ in explanation.words] == text.split()
