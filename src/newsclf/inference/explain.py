@@ -70,10 +70,12 @@ def explain(
 ) -> list[Explanation]:
     """An explanation per text for `label` (default: each text's predicted class; for a
     multi-label model its most probable tag)."""
+    from newsclf.config import require_positive
     from newsclf.texts import check_texts
 
     texts = check_texts([texts] if isinstance(texts, str) else list(texts))
     method = _method(classifier, method)
+    require_positive(steps, "steps")
     if label is not None and label not in classifier.label_names:
         raise InputError(
             f"label={label!r} is not a class of this model: expected one of "
