@@ -2,13 +2,14 @@
 default (`--long-texts auto`), on the long-text sets of ../shared/data (20 Newsgroups, Reuters).
 
     python benchmarks/bench_long_texts.py --sets 20newsgroups --readings truncate-128 chunks-128
-    python benchmarks/bench_long_texts.py --train-rows 2000 --test-rows 1000 --epochs 3
+    python benchmarks/bench_long_texts.py --train-rows 1000 --eval-rows 300 --test-rows 500
 
-Each (set, reading) is one `newsclf.train` on the same rows with the same fixed number of epochs
-(so that only the reading differs), scored on the same test rows: the test metric, macro-F1,
+Each (set, reading) is one `newsclf.train` on the same rows, with the budget `--epochs auto`
+gives it (at least 500 optimizer steps: under chunks a long text is several rows, so a chunked
+run's epochs are fewer) or `--epochs N` for all, scored on the same test rows: the metric, macro-F1,
 training texts/s (training rows x epochs / training seconds) and inference texts/s (test rows /
 scoring seconds). `--train-rows`/`--test-rows` take stratified seeded samples (the runs' own
-`max_train_samples`/`max_test_samples`), so the panel fits a CPU; say so with its figures. The
+`max_*_samples`), so the panel fits a CPU; say so with its figures. The
 TF-IDF baseline is fitted on the same training rows. The truncate-128 model also reads the test
 texts in each inference reading, timed (`--inference-only`: just that, for a finished run). For
 a multi-label set, the chunked model
@@ -50,7 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--readings", nargs="*", default=list(READINGS), choices=list(READINGS))
     p.add_argument("--train-rows", type=int, default=None, help="stratified sample of train")
     p.add_argument("--test-rows", type=int, default=None, help="stratified sample of test")
-    p.add_argument("--epochs", type=int, default=3, help="the same for every reading")
+    p.add_argument("--eval-rows", type=int, default=None, help="stratified sample of validation")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="the same for every reading (default: auto, each reading's own budget)",
+    )
     p.add_argument("--data-dir", type=Path, default=SHARED, help="holds the sets' directories")
     p.add_argument("--runs", type=Path, default=Path("runs/long-texts"), help="parent of runs")
     p.add_argument("--out", type=Path, default=None, help="JSON (default results/long-texts-...)")
@@ -151,8 +158,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report.update(command=common.command_line(__file__, sys.argv[1:] if argv is None else argv),
                   machine=common.machine())  # fmt: skip
     for name in args.sets:
-        flags = {**SETS[name](args.data_dir, args.runs / "data"), "epochs": args.epochs,
-                 "max_train_samples": args.train_rows, "max_test_samples": args.test_rows}  # fmt: skip
+        flags = {**SETS[name](args.data_dir, args.runs / "data"), "epochs": args.epochs or "auto",
+                 "max_train_samples": args.train_rows, "max_test_samples": args.test_rows,
+                 "max_eval_samples": args.eval_rows}  # fmt: skip
         entry = report["sets"].setdefault(name, {"readings": {}})
         entry["flags"] = flags
         if "baseline" not in entry:

@@ -20,6 +20,7 @@ LAYERS = {
     "report": {"data", "inference", "evaluation"},
     "training": {"data", "inference", "evaluation", "report"},
     "search": {"data", "inference", "evaluation", "report", "training"},
+    "audit": {"data", "inference", "evaluation", "report", "training"},
     "serve": {"inference"},
     "export": {"inference"},
 }

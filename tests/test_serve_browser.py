@@ -113,6 +113,32 @@ def test_an_example_article_is_classified_when_clicked(page, served):
     assert len(shown_bars(page)) == 4
 
 
+def test_explain_button_sends_one_request_and_highlights_its_words(page, served):
+    """The button asks POST /explain for the text in the box (Classify never does), and the
+    page shows every word of the answer, in order, shaded by the sign of its score."""
+    sent = []
+    page.on("request", lambda r: r.url.endswith("/explain") and sent.append(r.post_data_json))
+    page.fill("#text", HEADLINE)
+    page.click("#classify")
+    page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+    assert sent == [] and page.is_hidden("#words")
+    page.click("#explain")
+    page.wait_for_selector("#words:not([hidden])", timeout=60_000)
+    assert sent == [{"text": HEADLINE}]
+    expected = httpx.post(f"{served}/explain", json={"text": HEADLINE}, timeout=60).json()
+    shown = page.eval_on_selector_all(
+        "#highlighted .word",
+        "spans => spans.map(s => [s.textContent, Number(s.dataset.score), s.style.background])",
+    )
+    assert [w for w, _, _ in shown] == [w["word"] for w in expected["words"]]
+    for (_, score, background), want in zip(shown, expected["words"], strict=True):
+        assert score == pytest.approx(want["score"], abs=1e-6)
+        assert background.startswith("rgba(26, 127, 55" if score >= 0 else "rgba(207, 34, 46")
+    assert expected["label"] in page.text_content("#words-kind")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "serve_explain.png"), full_page=True)
+
+
 def test_an_empty_text_gets_a_clear_message_and_no_request(page):
     sent = []
     page.on("request", lambda r: r.url.endswith("/predict") and sent.append(r.url))

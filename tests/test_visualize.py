@@ -267,6 +267,12 @@ def test_training_with_visuals_writes_the_pictures_and_the_report(tiny_bert_dir,
     page = (run_dir / "report.html").read_text()
     assert "Run report: visual" in page and 'id="tsne3d"' in page
     assert page.count('<img src="data:image/png;base64,') == 2
+    # Up to 3 misclassified test texts explained, however many the tiny model got wrong.
+    metrics = json.loads((run_dir / "test_metrics.json").read_text())
+    wrong = round((1 - metrics["accuracy"]) * metrics["num_samples"])
+    explained = json.loads((run_dir / "explanations.json").read_text()) if wrong else []
+    assert len(explained) == min(3, wrong)
+    assert ('id="why"' in page) == bool(wrong)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ TSNE_HTML = "embeddings_tsne3d.html"
 TSNE_CSV = "embeddings_tsne3d.csv"
 BASELINE_JSON = "baseline_metrics.json"
 REPORT_HTML = "report.html"
+EXPLANATIONS_JSON = "explanations.json"  # a few misclassified test texts, explained
 # While training: resumable checkpoints, each with the loop's position, in the staging directory.
 CHECKPOINT_PREFIX = "checkpoint-"
 TRAINER_STATE_JSON = "trainer_state.json"

@@ -1,8 +1,9 @@
 """The `newsclf` command. It parses arguments and calls the library; the work lives elsewhere.
 
 One module per group of commands: `training` (train, tune), `predicting` (evaluate,
-predict), `outputs` (plot, embed, report, serve, export). Heavy libraries (torch,
-transformers) are imported inside the commands, so `--help` is instant.
+predict), `outputs` (plot, embed, report, serve, export), `inspecting` (audit, explain).
+Heavy libraries (torch, transformers) are imported inside the commands, so `--help` is
+instant.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from newsclf.cli import outputs, predicting, training
+from newsclf.cli import inspecting, outputs, predicting, training
 from newsclf.errors import NewsclfError
 
 
@@ -57,6 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune transformer encoders for text classification (AG News by default).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for commands in (training, predicting, outputs):
+    for commands in (training, predicting, outputs, inspecting):
         commands.add_parsers(sub)
     return parser

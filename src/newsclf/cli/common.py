@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -19,11 +20,13 @@ BATCH_HELP = "texts per batch (default: 32 on a CPU, 256 on a GPU, 32 on ONNX Ru
 NOT_CONFIG = ("config", "func", "command", "resume", "trials", "timeout", "space", "storage")
 
 
-def add_config_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field (`--learning-rate`, `--no-visuals`, ...), with its help."""
+def add_config_flags(p: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
+    """One flag per TrainConfig field (`--learning-rate`, `--no-visuals`, ...), with its help;
+    `only`: just these fields (`newsclf audit` takes the data flags)."""
     defaults = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
-        _add_field(p, f, getattr(defaults, f.name))
+        if only is None or f.name in only:
+            _add_field(p, f, getattr(defaults, f.name))
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

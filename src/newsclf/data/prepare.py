@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsclf.data.duplicates import overlap_counts, overlap_note
 from newsclf.data.labels import (
     check_label_column,
     check_labels,
@@ -56,6 +57,8 @@ class LoadedData:
     notes: list[str] = field(default_factory=list)
     carved: dict[str, dict[str, Any]] = field(default_factory=dict)
     task: str = SINGLE_LABEL  # or MULTI_LABEL: `label` is then a 0/1 list per row
+    # Rows of a split whose text also occurs in another (newsclf.data.duplicates.OVERLAPS).
+    overlap: dict[str, int] = field(default_factory=dict)
 
     @property
     def multi_label(self) -> bool:
@@ -102,6 +105,7 @@ class LoadedData:
             "splits": out,
             "skipped_empty": self.skipped_empty,
             "carved": self.carved,
+            "overlap": self.overlap,
             "notes": self.notes,
             "source": self.source,
         }
@@ -113,15 +117,7 @@ def load_data(cfg: TrainConfig, label_map: dict[str, str] | None = None) -> Load
     Without a test split, `test_fraction` of train is carved off (stratified, seeded) first,
     then `val_fraction` of the rest for validation when there is no validation split.
     """
-    frames, declared = read_source(cfg)
-    for split, file in (("validation", cfg.validation_data), ("test", cfg.test_data)):
-        if file:
-            frames[split] = open_table(Path(file), cfg.encoding, cfg.header, wanted_columns(cfg))
-    if "train" not in frames:
-        raise DataError(
-            f"{cfg.data!r} has no training split (found: {sorted(frames)}). Name a file "
-            "train.csv (or .tsv/.json/.jsonl/.parquet), or pass the file itself with --data."
-        )
+    frames, declared = read_frames(cfg)
     # The splits' texts and tokens are written there (Arrow, memory-mapped back), so a large
     # file is never held in memory.
     workdir = new_workdir()
@@ -132,6 +128,20 @@ def load_data(cfg: TrainConfig, label_map: dict[str, str] | None = None) -> Load
         raise
 
 
+def read_frames(cfg: TrainConfig) -> tuple[dict[str, RawTable], list[str] | None]:
+    """The splits `cfg` names, opened (not yet read), and the class names the dataset declares."""
+    frames, declared = read_source(cfg)
+    for split, file in (("validation", cfg.validation_data), ("test", cfg.test_data)):
+        if file:
+            frames[split] = open_table(Path(file), cfg.encoding, cfg.header, wanted_columns(cfg))
+    if "train" not in frames:
+        raise DataError(
+            f"{cfg.data!r} has no training split (found: {sorted(frames)}). Name a file "
+            "train.csv (or .tsv/.json/.jsonl/.parquet), or pass the file itself with --data."
+        )
+    return frames, declared
+
+
 def _prepare(
     frames: dict[str, RawTable],
     cfg: TrainConfig,
@@ -140,7 +150,10 @@ def _prepare(
     workdir: Path,
 ) -> LoadedData:
     """Map the labels, carve the missing splits, subsample: `load_data` after reading."""
-    label_names, tables, skipped, (task, why) = _tables(frames, cfg, declared, label_map, workdir)
+    label_names, tables, keeps, (task, why) = label_tables(
+        frames, cfg, declared, label_map, workdir
+    )
+    skipped = {split: int((~keep).sum()) for split, keep in keeps.items()}
     notes = [n for raw in frames.values() if (n := raw.attrs.get("note"))]
     if cfg.task == "auto":
         other = MULTI_LABEL if task == SINGLE_LABEL else SINGLE_LABEL
@@ -175,7 +188,9 @@ def _prepare(
     for split, limit in limits.items():
         tables[split] = subsample(tables[split], limit, cfg.seed)
     splits = _to_datasets(tables)
-    return LoadedData(splits, label_names, cfg.data, skipped, notes, carved, task)
+    overlap = overlap_counts(splits)
+    notes.extend(n for n in [overlap_note(overlap)] if n)
+    return LoadedData(splits, label_names, cfg.data, skipped, notes, carved, task, overlap)
 
 
 def load_eval_split(
@@ -199,7 +214,7 @@ def load_eval_split(
     raw = open_table(Path(cfg.data), cfg.encoding, cfg.header, wanted_columns(cfg))
     workdir = new_workdir()
     try:
-        _, tables, _, _ = _tables({split: raw}, cfg, None, label_map, workdir)
+        _, tables, _, _ = label_tables({split: raw}, cfg, None, label_map, workdir)
         texts = list(tables[split].texts["text"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -238,15 +253,16 @@ def _text_columns(df: pd.DataFrame, text_column: str | None, split: str) -> list
     return wanted
 
 
-def _tables(
+def label_tables(
     frames: dict[str, RawTable],
     cfg: TrainConfig,
     declared: list[str] | None,
     label_map: dict[str, str] | None,
     workdir: Path,
-) -> tuple[list[str], dict[str, Split], dict[str, int], tuple[str, str]]:
+) -> tuple[list[str], dict[str, Split], dict[str, pd.Series], tuple[str, str]]:
     """Class names; per split its non-blank texts (written to `workdir`) with their labels;
-    how many blank texts each split had; and the task with the reason it was chosen."""
+    which of its rows had a text (True) or a blank one; and the task with the reason it was
+    chosen."""
     texts, cells, keeps = {}, {}, {}
     for split, raw in frames.items():
         texts[split], cells[split], keeps[split] = _stream_split(raw, cfg, split, workdir)
@@ -254,8 +270,7 @@ def _tables(
     decode = _multi_label if task == MULTI_LABEL else _single_label
     names, labels = decode(cells, keeps, cfg, declared, label_map)
     tables = {split: Split(texts[split], labels[split]) for split in texts}
-    skipped = {split: int((~keep).sum()) for split, keep in keeps.items()}
-    return names, tables, skipped, (task, why)
+    return names, tables, keeps, (task, why)
 
 
 def _single_label(

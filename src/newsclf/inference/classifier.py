@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from newsclf.inference.backend import Backend
+    from newsclf.inference.explain import Explanation
     from newsclf.reading import Reading
 
 
@@ -199,6 +200,21 @@ class Classifier:
         texts = check_texts([texts] if isinstance(texts, str) else list(texts))
         probs = self.infer(texts, batch_size=batch_size).probabilities
         return [self.prediction(row) for row in probs]
+
+    def explain(
+        self,
+        texts: str | Iterable[str],
+        label: str | None = None,
+        method: str = "auto",
+        steps: int | None = None,
+    ) -> list[Explanation]:
+        """A score per word for `label` (default: the predicted class) for each text, in text
+        order: integrated gradients on PyTorch, occlusion on an ONNX export
+        (`newsclf.inference.explain`, docs/explain.md)."""
+        from newsclf.inference.explain import DEFAULT_STEPS, explain
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return explain(self, texts, label, method, steps or DEFAULT_STEPS)
 
     def prediction(self, probabilities: np.ndarray) -> Prediction:
         """One row of probabilities as this model's Prediction."""

@@ -41,9 +41,9 @@ class OnnxBackend:
         self.path = path
         self.label_names = model_label_names(path)
         self.task = ModelTask.from_config(model_config(path), self.label_names)
-        tokenizer, self.pad_id = _load_tokenizer(path)
+        self.tokenizer, self.pad_id = _load_tokenizer(path)  # it reads whole texts: no cut
         reading = Reading.from_config(model_config(path), _model_max_length(path))
-        self.reader = TextReader.from_tokenizers(tokenizer, reading)
+        self.reader = TextReader.from_tokenizers(self.tokenizer, reading)
         self.reading = reading
         self.max_length = reading.max_length
         self.session = _load_session(path / ONNX_FILE, threads)

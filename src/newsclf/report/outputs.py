@@ -15,6 +15,7 @@ import numpy as np
 from newsclf import rundir
 from newsclf.data import stratified_sample
 from newsclf.report.baseline import fit_baseline
+from newsclf.report.explained import explain_mistakes
 from newsclf.report.figures import run_pngs, tsne_figure
 from newsclf.report.page import ReportContent, render_report
 from newsclf.report.tsne import (
@@ -65,6 +66,10 @@ def write_visuals(
     tsne_figure, tsne_files = tsne if tsne is not None else (None, [])
     written += tsne_files
     content = ReportContent(config, summary, history, metrics, pngs=pngs, tsne=tsne_figure)
+    explained = _attempt("report", config, lambda: _explain_mistakes(run_dir, data, test_inference))
+    if explained:
+        content.explanations, path = explained
+        written.append(path)
     written += (
         _attempt("report", config, lambda: _baseline_and_report(run_dir, data, content)) or []
     )
@@ -89,6 +94,7 @@ def report_run(run_dir: Path, links: dict[str, str] | None = None) -> Path:
     summary = data.summary()
     pngs = _write_pngs(run_dir, history, metrics, summary, thresholds)
     content = ReportContent(config, summary, history, metrics, pngs=pngs, links=links or {})
+    content.explanations = rundir.read_optional(run_dir, rundir.EXPLANATIONS_JSON) or []
     tsne_csv = run_dir / rundir.TSNE_CSV
     if tsne_csv.is_file():
         content.tsne = tsne_figure(read_tsne_csv(tsne_csv), data.label_names)
@@ -140,6 +146,20 @@ def _tsne_of_test(
         **shown,
     )
     return write_tsne(run_dir, records, names)
+
+
+def _explain_mistakes(
+    run_dir: Path, data: LoadedData, inference: Inference
+) -> tuple[list[dict[str, Any]], Path] | None:
+    """A few misclassified test texts explained, written to explanations.json (nothing for a
+    multi-label run, or without a saved best model)."""
+    model_dir = run_dir / rundir.BEST_MODEL
+    if data.multi_label or not model_dir.is_dir():
+        return None
+    texts = data.splits["test"]["text"]
+    found = explain_mistakes(model_dir, texts, data.label_matrix("test"), inference,
+                             data.label_names)  # fmt: skip
+    return (found, rundir.write_json(run_dir / rundir.EXPLANATIONS_JSON, found)) if found else None
 
 
 def _baseline_and_report(run_dir: Path, data: LoadedData, content: ReportContent) -> list[Path]:

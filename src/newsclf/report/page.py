@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from newsclf import rundir
 from newsclf.evaluation.metrics import threshold_text
 from newsclf.reading import summary_line
+from newsclf.report.explained import shaded_words
 from newsclf.report.figures import PNG_TITLES, shorten
 from newsclf.task import MULTI_LABEL, SINGLE_LABEL
 
@@ -39,6 +40,7 @@ class ReportContent:
     pngs: dict[str, bytes] = field(default_factory=dict)  # run_pngs()
     tsne: PlotlyFigure | None = None  # tsne_figure()
     links: dict[str, str] = field(default_factory=dict)  # title -> relative address
+    explanations: list[dict[str, Any]] = field(default_factory=list)  # explanations.json
 
 
 def render_report(content: ReportContent) -> str:
@@ -87,6 +89,7 @@ def _context(c: ReportContent) -> dict[str, Any]:
         "tsne_div": tsne_div,
         "tsne_page": rundir.TSNE_HTML,
         "links": c.links,
+        "explanations": [{**e, "shaded": shaded_words(e)} for e in c.explanations],
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 

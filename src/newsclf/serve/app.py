@@ -4,7 +4,8 @@
     curl -s 127.0.0.1:8000/predict -H 'content-type: application/json' \
          -d '{"texts": ["Federer wins his fifth Wimbledon title"]}'
 
-Endpoints: GET / (a page to try the model), POST /predict, GET /labels, GET /health,
+Endpoints: GET / (a page to try the model), POST /predict, POST /explain (a score per word of
+one text, the page's Explain button), GET /labels, GET /health,
 GET /metrics (Prometheus), GET /docs (OpenAPI, served offline). docs/serving.md has the details.
 """
 
@@ -30,6 +31,7 @@ from newsclf.errors import ModelError
 from newsclf.inference import Classifier
 from newsclf.model_dir import find_model_dir
 from newsclf.serve.batcher import BatcherStoppedError, DynamicBatcher, QueueFullError
+from newsclf.serve.explaining import add_explain_route
 from newsclf.serve.metrics import ServerMetrics
 from newsclf.serve.middleware import Guard
 from newsclf.serve.options import ServeOptions
@@ -131,6 +133,7 @@ def _add_routes(
 ) -> None:
     _add_info_routes(app, slot, metrics, opts, version)
     _add_predict_route(app, slot, batcher, opts)
+    add_explain_route(app, slot, opts)
 
 
 def _add_info_routes(
