@@ -17,7 +17,7 @@ from newsclf.accuracy_options import check_accuracy_options
 from newsclf.errors import ConfigError
 from newsclf.field_types import check_field_types, convert_value
 from newsclf.precision import check_precision
-from newsclf.task import SINGLE_LABEL, check_task_settings
+from newsclf.task import CALIBRATIONS, SINGLE_LABEL, check_task_settings
 from newsclf.tracking_names import check_tracker_names
 from newsclf.yaml_file import read_yaml
 
@@ -152,6 +152,12 @@ class TrainConfig:
         "Multi-label decision thresholds, tuned on validation: global (one for all classes) "
         "or per-class.",
         default="global",
+    )
+    calibration: str = _help(
+        "auto: after training, fit a temperature (multi-label: a scale and offset per tag) on "
+        "validation and fold it into the output layer, so probabilities match how often the "
+        "model is right (docs/trust.md); none: keep the raw probabilities.",
+        default="auto",
     )
     # Accuracy options (docs/accuracy.md): each is off by default.
     lr_schedule: str = _help(
@@ -346,6 +352,11 @@ def _check_recipe(cfg: TrainConfig) -> None:
 
 def _check_multi_label(cfg: TrainConfig) -> None:
     check_task_settings(cfg.task, cfg.metric, cfg.thresholds)
+    if cfg.calibration not in CALIBRATIONS:
+        raise ConfigError(
+            f"calibration={cfg.calibration!r}: expected {' or '.join(CALIBRATIONS)} (auto fits "
+            "a temperature on validation after training)."
+        )
     if cfg.label_columns is not None and cfg.task == SINGLE_LABEL:
         raise ConfigError(
             f"label_columns={cfg.label_columns!r} with task='single-label': 0/1 columns are "

@@ -37,6 +37,9 @@ THRESHOLD_MODES = ("global", "per-class")
 THRESHOLDS_KEY = "newsclf_thresholds"  # config.json: {class name: threshold}
 THRESHOLD_MODE_KEY = "newsclf_threshold_mode"
 DEFAULT_THRESHOLD = 0.5  # a multi-label model saved without tuned thresholds
+# config.json: the calibration folded into the output layer (newsclf.training.calibrate)
+CALIBRATION_KEY = "newsclf_calibration"
+CALIBRATIONS = ("auto", "none")
 
 
 def check_task_settings(task: str, metric: str, thresholds: str) -> None:
