@@ -164,3 +164,31 @@ def test_calibration_none_keeps_the_raw_model_and_calibrate_run_fits_it_later(
     assert "Calibration" in (run / "best_model" / "README.md").read_text()
     with pytest.raises(ModelError, match="already calibrated"):
         calibrate_run(run, visuals=False)
+
+
+def test_multi_label_thresholds_are_tuned_on_the_calibrated_probabilities(tiny_bert_dir, tmp_path):
+    from newsclf.evaluation.thresholds import tune_thresholds
+    from serve_helpers import build_tag_model
+
+    model = build_tag_model(tiny_bert_dir, tmp_path / "tags", dict.fromkeys(AG, 0.5))
+    texts = _texts(400)
+    raw = Classifier.from_pretrained(model).infer(texts).logits
+    # Tags that follow a known Platt map of the raw logits: sigmoid(2 z - 1).
+    labels = (np.random.default_rng(4).random(raw.shape) < sigmoid(2 * raw - 1)).astype(np.uint8)
+    cfg = TrainConfig(precision="fp32", eval_batch_size=64, thresholds="per-class")
+    data = SimpleNamespace(
+        label_matrix=lambda split: labels, splits={"validation": {"text": texts}}
+    )
+    info = calibrate_best_model(cfg, data, model, "micro_f1")
+    assert info["method"] == "platt"
+    calibrated = Classifier.from_pretrained(model)
+    probs = calibrated.infer(texts).probabilities
+    scale, offset = np.array(list(info["scale"].values())), np.array(list(info["offset"].values()))
+    np.testing.assert_allclose(probs, sigmoid(raw * scale + offset), atol=1e-5)
+    expected = tune_thresholds(probs, labels, "per-class", "micro_f1")
+    np.testing.assert_allclose(calibrated.thresholds, expected)
+    config = json.loads((model / "config.json").read_text())
+    assert config["newsclf_threshold_mode"] == "per-class"
+
+
+AG = ["World", "Sports", "Business", "Sci/Tech"]
