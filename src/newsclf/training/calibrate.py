@@ -57,22 +57,9 @@ def calibrate_best_model(
     _, inference = score_split(
         classifier, texts, labels.tolist(), "validation", batch_size=cfg.eval_batch_size
     )
-    logits = inference.logits
-    if classifier.multi_label:
-        scale, offset = fit_platt(logits, labels)
-        info: dict[str, Any] = {
-            "method": PLATT,
-            "scale": dict(zip(classifier.label_names, scale.round(6).tolist(), strict=True)),
-            "offset": dict(zip(classifier.label_names, offset.round(6).tolist(), strict=True)),
-        }
-        before, after = sigmoid(logits), sigmoid(logits * scale + offset)
-    else:
-        import numpy as np
-
-        temperature = fit_temperature(logits, labels)
-        scale, offset = np.full(logits.shape[1], 1 / temperature), np.zeros(logits.shape[1])
-        info = {"method": TEMPERATURE, "temperature": round(temperature, 6)}
-        before, after = softmax(logits), softmax(logits / temperature)
+    scale, offset, info = fit(inference.logits, labels, classifier.label_names)
+    activate = sigmoid if classifier.multi_label else softmax
+    before, after = activate(inference.logits), activate(inference.logits * scale + offset)
     info["fitted_on"] = {"split": "validation", "rows": len(labels)}
     info["validation"] = {
         "before": calibration_scores(before, labels),
@@ -86,6 +73,29 @@ def calibrate_best_model(
         updates[THRESHOLD_MODE_KEY] = cfg.thresholds
     fold_into_saved_model(model_dir, scale, offset, updates)
     return info
+
+
+def fit(
+    logits: np.ndarray, labels: np.ndarray, names: list[str]
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(scale, offset) per class and their description: one temperature for class ids [N],
+    Platt's pair per tag for a 0/1 matrix [N, C]. Rounded as config.json keeps them, so what
+    is folded is exactly what is recorded."""
+    import numpy as np
+
+    if labels.ndim == 2:
+        scale, offset = (x.round(6) for x in fit_platt(logits, labels))
+        info = {
+            "method": PLATT,
+            "scale": dict(zip(names, scale.tolist(), strict=True)),
+            "offset": dict(zip(names, offset.tolist(), strict=True)),
+        }
+        return scale, offset, info
+    temperature = round(fit_temperature(logits, labels), 6)
+    classes = logits.shape[1]
+    return np.full(classes, 1 / temperature), np.zeros(classes), {
+        "method": TEMPERATURE, "temperature": temperature,
+    }  # fmt: skip
 
 
 def uncalibrated_logits(logits: np.ndarray, info: dict[str, Any]) -> np.ndarray:
