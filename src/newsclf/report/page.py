@@ -243,7 +243,7 @@ def _trust(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
     else:
         rows = [["not calibrated", num(metrics["ece"]), num(metrics["log_loss"])]]
     coverage = [
-        [pct(r["coverage"]), f"{r['answered']:,}", pct(r["accuracy"]), num(r["min_confidence"])]
+        [f"{r['coverage']:.0%}", f"{r['answered']:,}", pct(r["accuracy"]), num(r["min_confidence"])]
         for r in metrics.get("accuracy_coverage") or []
         if r["answered"]
     ]
