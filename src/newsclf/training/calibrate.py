@@ -27,6 +27,7 @@ from newsclf.inference import Classifier
 from newsclf.inference.classifier import sigmoid, softmax
 from newsclf.model_dir import model_config
 from newsclf.task import CALIBRATION_KEY, THRESHOLD_MODE_KEY, THRESHOLDS_KEY
+from newsclf.training.console import say
 from newsclf.training.model import output_layer
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 
 TEMPERATURE = "temperature"
 PLATT = "platt"
+# Below this many validation rows the fit is warned about: on AG News with 20 validation rows
+# (also the rows that chose the best epoch) it sharpened the probabilities and doubled the test
+# ECE; with 500 rows it halved it (docs/trust.md).
+FEW_ROWS = 200
 
 
 def calibrate_best_model(
@@ -57,6 +62,12 @@ def calibrate_best_model(
     _, inference = score_split(
         classifier, texts, labels.tolist(), "validation", batch_size=cfg.eval_batch_size
     )
+    if len(labels) < FEW_ROWS:
+        say(
+            f"Note: calibration is fitted on {len(labels)} validation rows (under {FEW_ROWS}), "
+            "the rows that also chose the best model: it may make the probabilities worse. "
+            "Pass --validation-data with more rows, or --calibration none (docs/trust.md)."
+        )
     scale, offset, info = fit(inference.logits, labels, classifier.label_names)
     activate = sigmoid if classifier.multi_label else softmax
     before, after = activate(inference.logits), activate(inference.logits * scale + offset)
