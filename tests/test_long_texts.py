@@ -177,6 +177,9 @@ def test_a_chunks_run_saves_its_reading_and_scores_texts_not_windows(chunks_run)
     assert history["epochs"][0]["steps"] > 160 // 16  # windows are the training rows
     clf = Classifier.from_pretrained(run_dir)
     assert clf.reading == Reading("chunks", 24, 6)
+    card = (run_dir / "best_model" / "README.md").read_text()
+    assert "windows of 24 tokens overlapping by 6" in card
+    assert "max_length=24, stride=6, truncation=True, return_overflowing_tokens=True" in card
 
 
 def test_pytorch_and_onnx_give_the_same_answer_on_long_texts(chunks_run, tmp_path):

@@ -275,6 +275,11 @@ def test_a_tiny_run_writes_the_multi_label_files(tag_run):
     assert saved["thresholds"] == config["newsclf_thresholds"] and saved["metric"] == "micro_f1"
     assert len(saved["validation_curve"]["micro_f1"]) == len(grid())
     assert "| tech |" in (run / "best_model" / "README.md").read_text()
+    # Calibrated per tag (Platt) before the thresholds were tuned, on the calibrated numbers.
+    calibration = config["newsclf_calibration"]
+    assert calibration["method"] == "platt" and set(calibration["scale"]) == set(TAGS)
+    metrics = json.loads((run / "test_metrics.json").read_text())
+    assert metrics["calibration"]["method"] == "platt" and "ece" in metrics["calibration"]["after"]
     history = json.loads((run / "history.json").read_text())
     assert (history["task"], history["metric"]) == ("multi-label", "micro_f1")
     best = history["epochs"][history["best_epoch"] - 1]["val_metrics"]

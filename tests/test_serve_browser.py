@@ -209,3 +209,35 @@ def test_a_multi_label_model_shows_every_tag_at_or_above_its_threshold(
     assert kind.startswith("Predicted tags")
     assert shown == ", ".join(expected["labels"])
     assert top == expected["labels"]
+
+
+def test_the_page_asks_for_the_key_once_and_says_not_sure(browser, tiny_run):
+    """A keyed server that abstains below 1.0: the page asks for the key, a wrong one is asked
+    again, the right one is kept for the tab, and the answer reads "(not sure)" with its bars."""
+    key = "page-key-5d1e"
+    model_dir = tiny_run.run_dir / "best_model"
+    options = ServeOptions(api_key=key, min_confidence=1.0)
+    app = create_app(Classifier.from_pretrained(model_dir), model_dir, options)
+    with LiveServer(app) as url:
+        page = browser.new_context().new_page()
+        page.goto(url + "/", wait_until="load")
+        page.wait_for_selector("#keyrow:not([hidden])", timeout=30_000)
+        assert key not in page.content()
+        page.fill("#key", "wrong")
+        page.click("#usekey")
+        page.fill("#text", HEADLINE)
+        page.click("#classify")
+        page.wait_for_selector("#keyrow:not([hidden])", timeout=30_000)
+        refused = page.text_content("#message")
+        page.fill("#key", key)
+        page.press("#key", "Enter")
+        for _ in range(2):  # the key is asked once, then sent with every request
+            page.click("#classify")
+            page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+            assert page.is_hidden("#keyrow")
+        label, kind = page.text_content("#label"), page.text_content("#kind")
+        bars = len(shown_bars(page))
+        page.context.close()
+    assert "needs its API key" in refused
+    assert label == "(not sure)" and kind.startswith("Not sure")
+    assert bars == 4  # the probabilities are still shown

@@ -262,11 +262,13 @@ def test_training_with_visuals_writes_the_pictures_and_the_report(tiny_bert_dir,
         max_train_samples=48, max_eval_samples=16, max_test_samples=32,
     )  # fmt: skip
     run_dir = train(cfg).run_dir
-    assert all((run_dir / name).is_file() for name in VISUAL_FILES)
+    assert all((run_dir / name).is_file() for name in [*VISUAL_FILES, "reliability_diagram.png"])
     assert (run_dir / "embeddings_tsne3d.csv").read_text().count("\n") == 32 + 1
     page = (run_dir / "report.html").read_text()
     assert "Run report: visual" in page and 'id="tsne3d"' in page
-    assert page.count('<img src="data:image/png;base64,') == 2
+    # The curves, the confusion matrix and the reliability diagram.
+    assert page.count('<img src="data:image/png;base64,') == 3
+    assert 'id="trust"' in page and "before calibration" in page
     # Up to 3 misclassified test texts explained, however many the tiny model got wrong.
     metrics = json.loads((run_dir / "test_metrics.json").read_text())
     wrong = round((1 - metrics["accuracy"]) * metrics["num_samples"])
@@ -286,6 +288,7 @@ def test_plot_embed_and_report_commands_on_a_real_run(tiny_run_copy):
     assert [p.name for p in figures.plot_run(run)] == [
         "training_progress.png",
         "confusion_matrix.png",
+        "reliability_diagram.png",
     ]
     html_path = tsne.embed_run(run, split="validation", max_points=20)
     with open(run / "embeddings_tsne3d.csv", newline="") as f:

@@ -24,7 +24,7 @@ from newsclf.evaluation import compute_metrics, evaluate
 from newsclf.export import export
 from newsclf.inference import Classifier, Inference, Prediction, predict_file
 from newsclf.texts import check_texts
-from newsclf.training import RunResult, fit, resume, train
+from newsclf.training import RunResult, calibrate_run, fit, resume, train
 
 __version__ = "0.1.0"
 
@@ -43,6 +43,7 @@ __all__ = [
     "RunResult",
     "TrainConfig",
     "TrainingError",
+    "calibrate_run",
     "check_texts",
     "compute_metrics",
     "evaluate",

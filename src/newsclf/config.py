@@ -110,10 +110,9 @@ class TrainConfig:
         default=AUTO,
     )
     long_texts: str = _help(
-        "How texts longer than the max length are read, in training and by every command: "
-        "truncate, head-tail (first and last tokens) or chunks (overlapping windows, pooled). "
-        "auto: chunks when over 5 percent of the training texts run past it, else truncate "
-        "(docs/long-texts.md).",
+        "How a text longer than the max length is read, by training and every command: truncate, "
+        "head-tail, or chunks (overlapping windows, pooled). auto: chunks when over 5 percent "
+        "of the training texts are that long, else truncate (docs/long-texts.md).",
         default=AUTO,
     )
     stride: int | str = _help(
@@ -164,6 +163,12 @@ class TrainConfig:
         "Multi-label decision thresholds, tuned on validation: global (one for all classes) "
         "or per-class.",
         default="global",
+    )
+    calibration: str = _help(
+        "auto: after training, fit a temperature (multi-label: a scale and offset per tag) on "
+        "validation and fold it into the output layer, so probabilities match how often the "
+        "model is right (docs/trust.md); none: keep the raw probabilities.",
+        default="auto",
     )
     # Accuracy options (docs/accuracy.md): each is off by default.
     lr_schedule: str = _help(
@@ -341,14 +346,12 @@ def _check_fractions(cfg: TrainConfig) -> None:
 def _check_recipe(cfg: TrainConfig) -> None:
     """epochs and max_length: a whole number >= 1 or 'auto'; eval_every: a share of an epoch."""
     for name in ("epochs", "max_length"):
-        value = getattr(cfg, name)
+        if isinstance(value := getattr(cfg, name), str) and value != AUTO:
+            raise ConfigError(f"{name}={value!r}: expected a whole number >= 1, or 'auto'.")
         if value != AUTO:
-            if isinstance(value, str):
-                raise ConfigError(f"{name}={value!r}: expected a whole number >= 1, or 'auto'.")
             require_positive(value, name)
     check_long_texts(cfg.long_texts, cfg.stride, cfg.max_length)
-    value = cfg.eval_every
-    if value == AUTO:
+    if (value := cfg.eval_every) == AUTO:
         return
     if isinstance(value, str) or not (math.isfinite(value) and MIN_EVAL_EVERY <= value <= 1):
         raise ConfigError(
@@ -358,7 +361,7 @@ def _check_recipe(cfg: TrainConfig) -> None:
 
 
 def _check_multi_label(cfg: TrainConfig) -> None:
-    check_task_settings(cfg.task, cfg.metric, cfg.thresholds)
+    check_task_settings(cfg.task, cfg.metric, cfg.thresholds, cfg.calibration)
     if cfg.label_columns is not None and cfg.task == SINGLE_LABEL:
         raise ConfigError(
             f"label_columns={cfg.label_columns!r} with task='single-label': 0/1 columns are "

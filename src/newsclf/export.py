@@ -122,8 +122,19 @@ def _build(source: Path, stage: Path, int8: bool) -> dict[str, Any]:
         "size_bytes": onnx_file.stat().st_size,
     }
     (stage / EXPORT_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    (stage / "README.md").write_text(_readme(model.config, inputs, int8), encoding="utf-8")
+    readme = _readme(model.config, inputs, int8)
+    (stage / "README.md").write_text(_with_model_card(source, readme), encoding="utf-8")
     return info
+
+
+def _with_model_card(source: Path, readme: str) -> str:
+    """The source's model card (best_model/README.md: data, results, calibration), with how
+    to run the export as its last section; the export's own page alone where there is none."""
+    card = source / "README.md"
+    if not card.is_file():
+        return readme
+    section = readme.replace("\n## ", "\n### ").replace("# ", "## ", 1)
+    return card.read_text(encoding="utf-8").rstrip() + "\n\n" + section
 
 
 def _save_config(config: Any, stage: Path) -> None:

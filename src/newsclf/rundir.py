@@ -22,6 +22,7 @@ TEST_METRICS_JSON = "test_metrics.json"
 BEST_MODEL = "best_model"
 PROGRESS_PNG = "training_progress.png"
 CONFUSION_PNG = "confusion_matrix.png"
+RELIABILITY_PNG = "reliability_diagram.png"
 # Multi-label runs: the thresholds tuned on validation, and their pictures.
 THRESHOLDS_JSON = "thresholds.json"
 COOCCURRENCE_PNG = "label_cooccurrence.png"

@@ -37,10 +37,19 @@ THRESHOLD_MODES = ("global", "per-class")
 THRESHOLDS_KEY = "newsclf_thresholds"  # config.json: {class name: threshold}
 THRESHOLD_MODE_KEY = "newsclf_threshold_mode"
 DEFAULT_THRESHOLD = 0.5  # a multi-label model saved without tuned thresholds
+# config.json: the calibration folded into the output layer (newsclf.training.calibrate)
+CALIBRATION_KEY = "newsclf_calibration"
+CALIBRATIONS = ("auto", "none")
 
 
-def check_task_settings(task: str, metric: str, thresholds: str) -> None:
-    """The task, metric and threshold-mode values of a config (the task may still be 'auto')."""
+def check_task_settings(task: str, metric: str, thresholds: str, calibration: str = "auto") -> None:
+    """The task, metric, threshold-mode and calibration values of a config (the task may still
+    be 'auto')."""
+    if calibration not in CALIBRATIONS:
+        raise ConfigError(
+            f"calibration={calibration!r}: expected {' or '.join(CALIBRATIONS)} (auto fits "
+            "a temperature on validation after training)."
+        )
     if task not in TASKS:
         raise ConfigError(f"task={task!r}: expected one of {', '.join(TASKS)}.")
     every = sorted({m for ms in METRICS.values() for m in ms})

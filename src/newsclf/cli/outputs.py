@@ -64,10 +64,14 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", metavar="MODEL_DIR", help=MODEL_HELP)
-    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 exposes it to the network")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="0.0.0.0 exposes it to the network (pass --api-key then, behind a TLS proxy)",
+    )
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     for f in dataclasses.fields(ServeOptions):
-        kind = {"int": int, "float": float}.get(str(f.type), str)
+        kind = {"int": int, "float": float, "float | None": float}.get(str(f.type), str)
         choices = SERVE_PRECISIONS if f.name == "precision" else None
         p.add_argument(
             "--" + f.name.replace("_", "-"), type=kind, default=f.default, choices=choices,

@@ -6,9 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsclf.cli.common import BATCH_HELP, MODEL_HELP, loading_quietly
 from newsclf.errors import NewsclfError
+
+if TYPE_CHECKING:
+    from newsclf.inference import Prediction
+
+NOT_SURE = "(not sure)"  # what `predict` prints for an answer below --min-confidence
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -43,13 +49,20 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
         help="whether --data CSV/TSV files start with a header row (default: detected)",
     )
     p.add_argument(
+        "--target-accuracy",
+        type=float,
+        metavar="ACC",
+        help="name the --min-confidence that reaches this accuracy on the validation split "
+        "(e.g. 0.97) and the share of the scored split it answers",
+    )
+    p.add_argument(
         "--quiet", action="store_true", help="no progress bar (none when not a terminal)"
     )
     p.set_defaults(func=_cmd_evaluate)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from newsclf.evaluation import evaluate, format_report
+    from newsclf.evaluation import evaluate, format_report, format_trust
 
     with loading_quietly(args.path):
         metrics = evaluate(
@@ -63,12 +76,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             header=args.header,
             text_column=args.text_column,
             label_column=args.label_column,
+            target_accuracy=args.target_accuracy,
         )
     if "written_to" not in metrics:  # under `accelerate launch`, the main process reports
         return 0
     for note in metrics["notes"]:
         print(f"Note: {note}")
     print(format_report(metrics))
+    print(format_trust(metrics))
     print(f"written to {metrics['written_to']}")
     return 0
 
@@ -90,6 +105,13 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--output", type=Path, help="with --file: stream predictions to this CSV (any file size)"
     )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        metavar="P",
+        help="answer only when at least this sure (0 to 1); below it print (not sure), with "
+        "the probabilities (docs/trust.md)",
+    )
     p.set_defaults(func=_cmd_predict)
 
 
@@ -98,6 +120,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return _cmd_predict_to_file(args)
     from newsclf.config import require_positive
     from newsclf.inference import Classifier, read_texts
+    from newsclf.inference.abstention import check_min_confidence
     from newsclf.model_dir import find_model_dir
     from newsclf.reading import summary_line
     from newsclf.texts import check_texts
@@ -105,6 +128,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model_dir = find_model_dir(args.model)
     if args.batch_size is not None:
         require_positive(args.batch_size, "--batch-size")
+    check_min_confidence(args.min_confidence, "--min-confidence")
     texts = check_texts(args.texts, "TEXT argument")
     if args.file:
         texts += read_texts(args.file, args.column)
@@ -119,17 +143,22 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     summary = classifier.reading_summary(texts)
     if summary["longer_than_max_length"]:  # said on stderr: stdout stays the answers
         print(f"Note: {summary_line(summary)}", file=sys.stderr)
-    for text, pred in zip(
-        texts, classifier.predict(texts, batch_size=args.batch_size), strict=True
-    ):
+    predictions = classifier.predict(texts, args.batch_size, args.min_confidence)
+    for text, pred in zip(texts, predictions, strict=True):
         if args.json:
             print(json.dumps({"text": text, **pred.to_dict()}))
             continue
         probs = "  ".join(f"{k} {v:.3f}" for k, v in pred.probabilities.items())
-        # Multi-label: the tags at or above their thresholds, joined by '|' ('-' for none).
-        answer = "|".join(pred.labels) or "-" if pred.labels is not None else pred.label
-        print(f"{answer}\t{pred.score:.3f}\t[{probs}]\t{text}")
+        print(f"{_answer(pred)}\t{pred.score:.3f}\t[{probs}]\t{text}")
     return 0
+
+
+def _answer(pred: Prediction) -> str:
+    """The label; a multi-label model's tags joined by '|' ('-' for none); (not sure) when the
+    answer abstained."""
+    if pred.abstained:
+        return NOT_SURE
+    return "|".join(pred.labels) or "-" if pred.labels is not None else str(pred.label)
 
 
 def _cmd_predict_to_file(args: argparse.Namespace) -> int:
@@ -139,6 +168,11 @@ def _cmd_predict_to_file(args: argparse.Namespace) -> int:
     if args.file is None or args.texts:
         raise NewsclfError(
             "--output writes the predictions for --file: pass --file FILE (and no TEXT arguments)."
+        )
+    if args.min_confidence is not None:
+        raise NewsclfError(
+            "--min-confidence with --output: the CSV holds every class's probability (p_<class>) "
+            "and the score; keep the rows whose score reaches it, or drop --output."
         )
     with loading_quietly(args.model):
         classifier = Classifier.from_pretrained(args.model, device=process_device())

@@ -1,4 +1,5 @@
-"""`newsclf train` and `newsclf tune`: the flags, and the calls into the library."""
+"""`newsclf train`, `newsclf tune` and `newsclf calibrate`: the flags, and the calls into the
+library."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from newsclf.errors import NewsclfError
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     _train_parser(sub)
     _tune_parser(sub)
+    _calibrate_parser(sub)
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:
@@ -95,4 +97,31 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     print(describe(result))
     for path in result.files:
         print(f"wrote {path}")
+    return 0
+
+
+def _calibrate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="calibrate a finished run's model on its validation split (runs trained with "
+        "--calibration none, or before calibration existed)",
+        description="Fit a temperature (multi-label: a scale and offset per tag) on the run's "
+        "validation split, rebuilt from its config.yaml; fold it into best_model/; score the "
+        "test split again (test_metrics.json: ECE and log loss before and after) and rewrite "
+        "the model card and report. docs/trust.md.",
+    )
+    p.add_argument("run", type=Path, metavar="RUN")
+    p.add_argument(
+        "--no-visuals", action="store_true", help="do not redraw the pictures and the report"
+    )
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from newsclf.cli.common import loading_quietly
+    from newsclf.training import calibrate_run
+
+    with loading_quietly(args.run):
+        result = calibrate_run(args.run, visuals=not args.no_visuals)
+    print(f"calibrated {result.run_dir / 'best_model'}")
     return 0

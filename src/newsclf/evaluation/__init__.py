@@ -5,6 +5,7 @@ from newsclf.evaluation.metrics import (
     compute_metrics,
     format_report,
     format_samples,
+    format_trust,
     sample_predictions,
 )
 
@@ -13,6 +14,7 @@ __all__ = [
     "evaluate",
     "format_report",
     "format_samples",
+    "format_trust",
     "sample_predictions",
     "score_split",
 ]

@@ -218,3 +218,46 @@ def format_samples(samples: list[dict[str, Any]], width: int = 70) -> str:
             f"  {mark} {s['predicted']:<10} ({s['confidence']:.2f})  true {s['label']:<10} {text}"
         )
     return "\n".join(lines)
+
+
+def format_trust(metrics: dict) -> str:
+    """How far the probabilities can be trusted: ECE and log loss (before and after the
+    calibration, when the metrics hold it), accuracy against coverage, and the confidence
+    that reaches --target-accuracy."""
+    lines = [f"calibration: ECE {metrics['ece']:.4f}  log loss {metrics['log_loss']:.4f}"]
+    effect = metrics.get("calibration")
+    if effect:
+        how = (
+            f"temperature {effect['temperature']:.3f}"
+            if "temperature" in effect
+            else "a scale and offset per tag"
+        )
+        before = effect["before"]
+        lines[0] += (
+            f"  (calibrated: {how}; before: ECE {before['ece']:.4f}  "
+            f"log loss {before['log_loss']:.4f})"
+        )
+    table = metrics.get("accuracy_coverage") or []
+    what = "subset accuracy" if metrics.get("task") == MULTI_LABEL else "accuracy"
+    lines += [
+        f"  answering the most confident {r['coverage']:.0%}: {what} {r['accuracy']:.2%} "
+        f"(min confidence {r['min_confidence']:.3f})"
+        for r in table
+        if r["answered"]
+    ]
+    target = metrics.get("target_accuracy")
+    if target:
+        lines.append(_target_line(target, what))
+    return "\n".join(lines)
+
+
+def _target_line(target: dict, what: str) -> str:
+    if target["min_confidence"] is None:
+        return f"no confidence reaches {what} {target['target']:.2%} on validation"
+    val, scored = target["validation"], target["scored"]
+    return (
+        f"--min-confidence {target['min_confidence']:.4f} reaches {what} "
+        f"{target['target']:.2%} on validation ({val['accuracy']:.2%}, answering "
+        f"{val['coverage']:.1%}); here it answers {scored['coverage']:.1%} of the rows at "
+        f"{what} {scored['accuracy'] or 0:.2%}"
+    )

@@ -10,6 +10,9 @@ probabilities and predictions; how texts are batched is the backend's job.
 A multi-label model (config.json: `problem_type: multi_label_classification`) answers with a
 sigmoid probability per class and the set of classes at or above their thresholds (tuned on
 validation when newsclf trained it; 0.5 otherwise).
+
+With `min_confidence`, an answer below it abstains: no label, the probabilities still given
+(`newsclf.inference.abstention`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from newsclf.config import require_positive
 from newsclf.errors import ModelError
+from newsclf.inference.abstention import check_min_confidence, confidence
 from newsclf.model_dir import find_model_dir, is_onnx_dir
 from newsclf.texts import check_texts
 
@@ -36,12 +40,17 @@ if TYPE_CHECKING:
 @dataclass
 class Prediction:
     """One text's answer: the most probable class, its probability, and every class's; for a
-    multi-label model also `labels`, every class at or above its threshold (maybe none)."""
+    multi-label model also `labels`, every class at or above its threshold (maybe none).
 
-    label: str
+    An answer below the caller's `min_confidence` abstains: `label` (and `labels`) None,
+    `abstained` True, the probabilities still given (`abstained` is None when no
+    `min_confidence` was asked for)."""
+
+    label: str | None
     score: float
     probabilities: dict[str, float]
     labels: list[str] | None = None  # multi-label only
+    abstained: bool | None = None
 
     @classmethod
     def from_probabilities(
@@ -49,18 +58,30 @@ class Prediction:
         row: np.ndarray,
         label_names: Sequence[str],
         thresholds: Sequence[float] | None = None,
+        min_confidence: float | None = None,
     ) -> Prediction:
         """The one builder of a prediction, for Python, the CLI, files and the server."""
+        import numpy as np
+
         best = int(row.argmax())
         probabilities = {name: float(p) for name, p in zip(label_names, row, strict=True)}
         tags = None
         if thresholds is not None:
             tags = [n for n, p, t in zip(label_names, row, thresholds, strict=True) if p >= t]
-        return cls(label_names[best], float(row[best]), probabilities, tags)
+        if min_confidence is None:
+            return cls(label_names[best], float(row[best]), probabilities, tags)
+        limits = None if thresholds is None else np.asarray(thresholds)
+        if confidence(np.asarray(row)[None], limits)[0] < min_confidence:
+            return cls(None, float(row[best]), probabilities, None, abstained=True)
+        return cls(label_names[best], float(row[best]), probabilities, tags, abstained=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"label": self.label, "score": self.score, "probabilities": self.probabilities}
-        return out if self.labels is None else {"labels": self.labels, **out}
+        if self.labels is not None:
+            out = {"labels": self.labels, **out}
+        if self.abstained is not None:
+            out["abstained"] = self.abstained
+        return out
 
 
 @dataclass
@@ -191,15 +212,20 @@ class Classifier:
         return Inference(probabilities, embeddings, logits, self.thresholds)
 
     def predict(
-        self, texts: str | Iterable[str], batch_size: int | None = None
+        self,
+        texts: str | Iterable[str],
+        batch_size: int | None = None,
+        min_confidence: float | None = None,
     ) -> list[Prediction]:
         """Label name, its probability, and every class's probability, for each text (and the
-        tags at or above their thresholds, for a multi-label model).
+        tags at or above their thresholds, for a multi-label model). Below `min_confidence`
+        (0 to 1) an answer abstains: `label` None, `abstained` True (docs/trust.md).
 
         A blank text raises InputError naming its position (see `newsclf.texts`)."""
+        check_min_confidence(min_confidence)
         texts = check_texts([texts] if isinstance(texts, str) else list(texts))
         probs = self.infer(texts, batch_size=batch_size).probabilities
-        return [self.prediction(row) for row in probs]
+        return [self.prediction(row, min_confidence) for row in probs]
 
     def explain(
         self,
@@ -216,6 +242,10 @@ class Classifier:
         texts = [texts] if isinstance(texts, str) else list(texts)
         return explain(self, texts, label, method, steps or DEFAULT_STEPS)
 
-    def prediction(self, probabilities: np.ndarray) -> Prediction:
+    def prediction(
+        self, probabilities: np.ndarray, min_confidence: float | None = None
+    ) -> Prediction:
         """One row of probabilities as this model's Prediction."""
-        return Prediction.from_probabilities(probabilities, self.label_names, self.thresholds)
+        return Prediction.from_probabilities(
+            probabilities, self.label_names, self.thresholds, min_confidence
+        )

@@ -10,7 +10,6 @@ matplotlib and plotly are imported inside the functions so `newsclf --help` stay
 from __future__ import annotations
 
 import html
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,8 @@ import numpy as np
 from newsclf import rundir
 from newsclf.errors import DataError
 from newsclf.evaluation.metrics import NO_TAG
+from newsclf.report.canvas import new_figure, png_bytes
+from newsclf.report.reliability import RELIABILITY_TITLE, reliability_figure
 from newsclf.task import METRIC_NAMES, MULTI_LABEL
 
 if TYPE_CHECKING:
@@ -42,28 +43,11 @@ PNG_TITLES = {
     rundir.CONFUSION_PNG: CONFUSION_TITLE,
     rundir.COOCCURRENCE_PNG: COOCCURRENCE_TITLE,
     rundir.CURVE_PNG: CURVE_TITLE,
+    rundir.RELIABILITY_PNG: RELIABILITY_TITLE,
 }
 
 
 # ----------------------------------------------------------------------------- matplotlib
-
-
-def new_figure(figsize: tuple[float, float]) -> Figure:
-    """A Figure on the Agg canvas, without pyplot: no display needed, no global state touched
-    (so a notebook's own matplotlib backend is left alone), nothing to close afterwards."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def png_bytes(fig: Figure, title: str) -> bytes:
-    """The figure as PNG, with the title also in the PNG metadata."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight", metadata={"Title": title})
-    return buffer.getvalue()
 
 
 def training_progress_figure(history: dict[str, Any]) -> Figure:
@@ -253,8 +237,9 @@ def run_pngs(
     data_summary: dict[str, Any] | None = None,
     thresholds: dict[str, Any] | None = None,
 ) -> dict[str, bytes]:
-    """The PNGs of a run by file name: the curves, plus the confusion matrix once tested; a
-    multi-label run has the tags' co-occurrence and the threshold curve instead."""
+    """The PNGs of a run by file name: the curves, plus the confusion matrix and the
+    reliability diagram once tested; a multi-label run has the tags' co-occurrence and the
+    threshold curve instead of the confusion matrix."""
     pngs = {rundir.PROGRESS_PNG: png_bytes(training_progress_figure(history), PROGRESS_TITLE)}
     if metrics is not None and "confusion_matrix" in metrics:
         matrix = confusion_matrix_figure(metrics["confusion_matrix"], metrics["label_names"])
@@ -266,6 +251,8 @@ def run_pngs(
     if thresholds and "validation_curve" in thresholds:
         figure = threshold_curve_figure(thresholds)
         pngs[rundir.CURVE_PNG] = png_bytes(figure, CURVE_TITLE)
+    if metrics is not None and "reliability" in metrics:
+        pngs[rundir.RELIABILITY_PNG] = png_bytes(reliability_figure(metrics), RELIABILITY_TITLE)
     return pngs
 
 

@@ -80,6 +80,8 @@ def _context(c: ReportContent) -> dict[str, Any]:
         "test_pngs": [rundir.COOCCURRENCE_PNG, rundir.CURVE_PNG]
         if task == MULTI_LABEL
         else [rundir.CONFUSION_PNG],
+        "trust": _trust(c.metrics),
+        "reliability_png": rundir.RELIABILITY_PNG,
         "sample_rows": _sample_rows(c.metrics, c.baseline_samples),
         "data": _data(c.data_summary),
         "config_rows": [[key, json.dumps(value)] for key, value in c.config.to_dict().items()],
@@ -226,6 +228,33 @@ def _test(
     if "reading" in metrics:  # how the test texts were read, and how many were long
         scores.append(("texts read", summary_line(metrics["reading"]).removeprefix("reading: ")))
     return {"num_samples": f"{metrics['num_samples']:,}", "scores": scores, "rows": rows}
+
+
+def _trust(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The calibration's effect on test (ECE and log loss before and after) and accuracy
+    against coverage; None for a run scored before they existed."""
+    if not metrics or "ece" not in metrics:
+        return None
+    effect = metrics.get("calibration")
+    if effect:
+        how = (
+            f"temperature {effect['temperature']:.3f}"
+            if "temperature" in effect
+            else "a scale and offset per tag"
+        )
+        rows = [
+            ["before calibration", num(effect["before"]["ece"]), num(effect["before"]["log_loss"])],
+            [f"calibrated ({how})", num(metrics["ece"]), num(metrics["log_loss"])],
+        ]
+    else:
+        rows = [["not calibrated", num(metrics["ece"]), num(metrics["log_loss"])]]
+    coverage = [
+        [f"{r['coverage']:.0%}", f"{r['answered']:,}", pct(r["accuracy"]), num(r["min_confidence"])]
+        for r in metrics.get("accuracy_coverage") or []
+        if r["answered"]
+    ]
+    what = "subset accuracy" if metrics.get("task") == MULTI_LABEL else "accuracy"
+    return {"rows": rows, "coverage": coverage, "what": what}
 
 
 def _sample_rows(

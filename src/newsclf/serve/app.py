@@ -7,12 +7,16 @@
 Endpoints: GET / (a page to try the model), POST /predict, POST /explain (a score per word of
 one text, the page's Explain button), GET /labels, GET /health,
 GET /metrics (Prometheus), GET /docs (OpenAPI, served offline). docs/serving.md has the details.
+With an API key (`--api-key`, or NEWSCLF_API_KEY) every endpoint but /health and the page asks
+for `Authorization: Bearer KEY` (`newsclf.serve.auth`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +34,7 @@ from newsclf import __version__
 from newsclf.errors import ModelError
 from newsclf.inference import Classifier
 from newsclf.model_dir import find_model_dir
+from newsclf.serve.auth import API_KEY_ENV, RequireKey, exposure_warning
 from newsclf.serve.batcher import BatcherStoppedError, DynamicBatcher, QueueFullError
 from newsclf.serve.explaining import add_explain_route
 from newsclf.serve.metrics import ServerMetrics
@@ -117,6 +122,8 @@ def create_app(
     app.state.metrics = metrics
     _add_routes(app, slot, batcher, metrics, opts, __version__)
     known = {getattr(route, "path", "") for route in app.routes}
+    if opts.api_key:  # added first, so it runs inside Guard: a 401 is counted like any answer
+        app.add_middleware(RequireKey, api_key=opts.api_key)
     app.add_middleware(
         Guard, metrics=metrics, max_body_bytes=opts.max_body_bytes, known_paths=known
     )
@@ -160,6 +167,8 @@ def _add_info_routes(
             "precision": clf.precision if clf else None,
             "reading": clf.reading.to_config() if clf else None,
             "max_batch_size": opts.max_batch_size,
+            "min_confidence": opts.min_confidence,
+            "api_key_required": bool(opts.api_key),
         }
         if clf and clf.multi_label:
             body["thresholds"] = dict(zip(clf.label_names, clf.task.thresholds, strict=True))
@@ -206,8 +215,9 @@ def _add_predict_route(
             )
         rows = await asyncio.wrap_future(future)
         answer = format_answer(
-            parsed, rows, slot.classifier, request.return_text, request.raw_scores
-        )
+            parsed, rows, slot.classifier, request.return_text, request.raw_scores,
+            opts.min_confidence,
+        )  # fmt: skip
         return JSONResponse(answer)
 
 
@@ -221,10 +231,18 @@ def serve(
     """Serve a model until SIGINT/SIGTERM, which finish the requests in flight first.
 
     The port opens at once; /health answers 503 "loading" until the model is in memory.
+    Without `options.api_key`, the key comes from $NEWSCLF_API_KEY when it is set; a server
+    other machines can reach without a key gets a warning.
     """
     import uvicorn
 
     find_model_dir(model_dir)  # a missing or incomplete model is refused before the port opens
+    options = options or ServeOptions()
+    if options.api_key is None and os.environ.get(API_KEY_ENV):
+        options = dataclasses.replace(options, api_key=os.environ[API_KEY_ENV])
+    warning = exposure_warning(host, options.api_key)
+    if warning:
+        log.warning(warning)
     app = create_app(None, model_dir, options)
     config = uvicorn.Config(
         app, host=host, port=port, access_log=access_log, timeout_graceful_shutdown=30

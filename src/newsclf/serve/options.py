@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from newsclf.errors import ConfigError
+from newsclf.inference.abstention import check_min_confidence
 from newsclf.precision import SERVE_PRECISIONS, check_precision
 
 
@@ -27,6 +28,16 @@ class ServeOptions:
     )
     max_body_bytes: int = _opt(2 * 1024 * 1024, "request body size, else 413 before parsing")
     precision: str = _opt("auto", "auto: bf16 where the CPU has bf16 instructions, else fp32")
+    min_confidence: float | None = _opt(
+        None, "answer only when at least this sure (0 to 1); below it label null, abstained true"
+    )
+    # Never shown: repr=False keeps it out of any printed or logged options.
+    api_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata={"help": "require 'Authorization: Bearer KEY' on every endpoint but /health "
+                  "and the page (default: $NEWSCLF_API_KEY; none)"},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_queue", "max_texts", "max_chars", "max_body_bytes",
@@ -43,3 +54,9 @@ class ServeOptions:
                 "request could never be queued. Raise max_queue or lower max_texts."
             )
         check_precision(self.precision, SERVE_PRECISIONS)
+        check_min_confidence(self.min_confidence)
+        if self.api_key is not None and (not self.api_key.strip() or len(self.api_key) > 4096):
+            raise ConfigError(
+                "api_key: expected a non-blank key of at most 4096 characters (e.g. one from "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
+            )

@@ -49,7 +49,9 @@ class LabelScore(BaseModel):
 
 
 class PredictionOut(BaseModel):
-    label: str = Field(description="The most probable class.")
+    label: str | None = Field(
+        description="The most probable class; null when the answer abstained."
+    )
     score: float = Field(description="Its probability.")
     probabilities: dict[str, float] = Field(
         description="Every class's probability: softmax, or a sigmoid per class for a "
@@ -57,6 +59,10 @@ class PredictionOut(BaseModel):
     )
     labels: list[str] | None = Field(
         None, description="Multi-label models: every class at or above its threshold."
+    )
+    abstained: bool | None = Field(
+        None,
+        description="With --min-confidence: true when the answer was below it (no label).",
     )
     text: str | None = None
 
@@ -157,14 +163,17 @@ def format_answer(
     classifier: Classifier,
     return_text: bool,
     raw_scores: bool,
+    min_confidence: float | None = None,
 ) -> Any:
-    """The JSON body for `rows` of (probabilities, logits), in the shape the request used."""
+    """The JSON body for `rows` of (probabilities, logits), in the shape the request used.
+    Below `min_confidence`, an answer abstains (`label` null, `abstained` true); the ranked
+    `inputs` shape (TEI's) lists scores only and is the same either way."""
     if parsed.shape.startswith("inputs"):
         labels = classifier.label_names
         ranked = [_ranked(logits if raw_scores else probs, labels) for probs, logits in rows]
         return ranked[0] if parsed.shape == "inputs" else ranked
     answers = [
-        _prediction(classifier.prediction(probs), text if return_text else None)
+        _prediction(classifier.prediction(probs, min_confidence), text if return_text else None)
         for (probs, _), text in zip(rows, parsed.texts, strict=True)
     ]
     return answers[0] if parsed.shape == "text" else answers

@@ -1,9 +1,11 @@
-"""The end of a run: the saved best model, loaded as a user would load it, scored on the test
-split; then the pictures and the report from what is already in memory.
+"""The end of a run: the saved best model (calibrated by then, `newsclf.training.calibrate`),
+loaded as a user would load it, scored on the test split, with the calibration's effect on
+test (ECE and log loss before and after); then the model card, the pictures and the report
+from what is already in memory.
 
-A multi-label model's thresholds (tuned on validation while training, in its config.json) are
-also written to thresholds.json with the validation metric at every threshold (the curve the
-report draws), and shown in a model card, best_model/README.md.
+A multi-label model's thresholds (tuned on validation, on the calibrated probabilities, in its
+config.json) are also written to thresholds.json with the validation metric at every threshold
+(the curve the report draws); the model card, best_model/README.md, lists them.
 """
 
 from __future__ import annotations
@@ -12,45 +14,61 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsclf import rundir
-from newsclf.evaluation import format_report, format_samples, score_split
+from newsclf.evaluation import format_report, format_samples, format_trust, score_split
+from newsclf.evaluation.calibration import calibration_scores, reliability_of
 from newsclf.evaluation.thresholds import grid, threshold_curve
 from newsclf.inference import Classifier
+from newsclf.inference.classifier import sigmoid, softmax
+from newsclf.model_dir import model_config
 from newsclf.quiet import show_progress
-from newsclf.task import METRIC_NAMES, THRESHOLDS_KEY
+from newsclf.task import CALIBRATION_KEY
+from newsclf.training.calibrate import uncalibrated_logits
 from newsclf.training.console import say
 
 if TYPE_CHECKING:
     from newsclf.config import TrainConfig
     from newsclf.data import LoadedData
+    from newsclf.inference import Inference
     from newsclf.training.history import History
 
 
 def evaluate_best_model(
     cfg: TrainConfig, data: LoadedData, run_dir: Path, history: History, score_test: bool = True
 ) -> dict[str, Any]:
-    """Score best_model/ on the test split, write test_metrics.json (and the visuals). Without
-    `score_test` (a search trial), only what validation decided is written."""
-    classifier = Classifier.from_pretrained(run_dir / rundir.BEST_MODEL, precision=cfg.precision)
+    """Score best_model/ on the test split, write test_metrics.json, the model card (and the
+    visuals). Without `score_test` (a search trial), only what validation decided is written."""
+    from newsclf.report.model_card import CardContent, write_model_card  # numpy, via report/
+
+    model_dir = run_dir / rundir.BEST_MODEL
+    classifier = Classifier.from_pretrained(model_dir, precision=cfg.precision)
+    calibration = model_config(model_dir).get(CALIBRATION_KEY)
     thresholds = None
     if classifier.multi_label:
         thresholds = _thresholds(cfg, data, classifier, history.metric)
         rundir.write_json(run_dir / rundir.THRESHOLDS_JSON, thresholds)
-        _write_model_card(run_dir / rundir.BEST_MODEL, thresholds, history)
+    card = CardContent(cfg, data.summary(), history.to_dict(), None, calibration, thresholds)
     if not score_test:
+        write_model_card(model_dir, card)
         return {}
     test = data.splits["test"]
+    labels = data.label_matrix("test").tolist()
     metrics, inference = score_split(
         classifier,
         test["text"],
-        data.label_matrix("test").tolist(),
+        labels,
         "test",
         batch_size=cfg.eval_batch_size,
         return_embeddings=cfg.visuals,
         progress=show_progress(cfg.quiet),
     )
     metrics["best_epoch"] = history.best_epoch
+    if calibration:
+        metrics["calibration"] = calibration_effect(calibration, inference, labels, metrics)
     rundir.write_json(run_dir / rundir.TEST_METRICS_JSON, metrics)
+    card.metrics = metrics
+    write_model_card(model_dir, card)
     say(f"\nTest set, {history.saved}:\n{format_report(metrics)}")
+    say(format_trust(metrics))
     say("\nSample predictions:\n" + format_samples(metrics["samples"]))
     if cfg.visuals:
         from newsclf.report import write_visuals
@@ -61,6 +79,21 @@ def evaluate_best_model(
         for path in written:
             say(f"wrote {path.name}")
     return metrics
+
+
+def calibration_effect(
+    info: dict[str, Any], inference: Inference, labels: list, metrics: dict[str, Any]
+) -> dict[str, Any]:
+    """What the calibration did on these rows: ECE and log loss before (the logits unfolded)
+    and after (the probabilities answered), and the reliability table before."""
+    raw = uncalibrated_logits(inference.logits, info)
+    before = sigmoid(raw) if inference.thresholds is not None else softmax(raw)
+    return {
+        **info,
+        "before": calibration_scores(before, labels),
+        "after": {"ece": metrics["ece"], "log_loss": metrics["log_loss"]},
+        "reliability_before": reliability_of(before, labels),
+    }
 
 
 def _thresholds(
@@ -78,27 +111,3 @@ def _thresholds(
         ),
         "validation_curve": {"threshold": grid().tolist(), metric: curve.round(5).tolist()},
     }
-
-
-def _write_model_card(model_dir: Path, thresholds: dict[str, Any], history: History) -> None:
-    """best_model/README.md: what the model answers and the thresholds to use with it."""
-    metric = METRIC_NAMES[thresholds["metric"]]
-    rows = "\n".join(f"| {name} | {t:.2f} |" for name, t in thresholds["thresholds"].items())
-    best = history.best.score(thresholds["metric"])
-    text = f"""# Multi-label text classifier (newsclf)
-
-Each class gets its own sigmoid probability; a class applies when its probability reaches its
-threshold below. The thresholds were tuned on the validation split ({thresholds["mode"]}, by
-validation {metric}: {best:.4f}, {history.saved}); they are also in
-`config.json` under `{THRESHOLDS_KEY}`.
-
-```python
-from transformers import pipeline
-scores = pipeline("text-classification", model="THIS_DIR", top_k=None)("some text")
-```
-
-| class | threshold |
-| --- | ---: |
-{rows}
-"""
-    (model_dir / "README.md").write_text(text, encoding="utf-8")

@@ -85,19 +85,26 @@ def start_at_tag_priors(model: PreTrainedModel, train_labels: np.ndarray) -> Non
     import torch
 
     share = np.clip(train_labels.mean(axis=0), 1e-4, 1 - 1e-4)
-    head = _output_layer(model)
+    head = output_layer(model)
     with torch.no_grad():
         head.bias.copy_(torch.as_tensor(np.log(share / (1 - share)), dtype=head.bias.dtype))
 
 
-def _output_layer(model: PreTrainedModel) -> torch.nn.Linear:
-    """The classification head's last linear layer: the one with one output per class."""
+def output_layer(model: PreTrainedModel) -> torch.nn.Linear:
+    """The classification head's last linear layer: the last one with one output per class
+    (BERT's `classifier`, DistilBERT's `classifier` after `pre_classifier`, RoBERTa's
+    `classifier.out_proj`). Multi-label priors and the calibration are set here."""
     import torch
 
     layers = [
         m for m in model.modules()
         if isinstance(m, torch.nn.Linear) and m.out_features == model.config.num_labels
     ]  # fmt: skip
+    if not layers:
+        raise ModelError(
+            f"{type(model).__name__} has no linear layer with one output per class (its "
+            "classification head); newsclf fine-tunes models whose head ends in one."
+        )
     return layers[-1]
 
 

@@ -1,7 +1,7 @@
 """A training run, from config to a finished run directory: `train` and `resume`.
 
 config -> data -> model -> `fit` (epochs, validation, the best checkpoint; or `fit_soup`, several
-fits averaged) -> the test split
+fits averaged) -> calibration on validation, folded into the best model -> the test split
 -> the run published under runs/<name>/. Everything that can be checked is checked before any
 slow work, and a run that fails leaves nothing half-written (`newsclf.training.staging`).
 """
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from newsclf import rundir
 from newsclf.config import AUTO
-from newsclf.errors import NewsclfError, OutputError
+from newsclf.errors import ModelError, NewsclfError, OutputError
 from newsclf.quiet import quiet_libraries, show_progress
+from newsclf.training.calibrate import calibrate_best_model
 from newsclf.training.checkpoint import tracked_runs
 from newsclf.training.console import describe, say
 from newsclf.training.evaluate_best import evaluate_best_model
@@ -220,9 +221,58 @@ def _train_and_test(
         tracking.abort()
         raise
     if state.is_main_process:
+        calibrate_best_model(cfg, data, staging / rundir.BEST_MODEL, history.metric)
         test_metrics = evaluate_best_model(cfg, data, staging, history, hooks.score_test)
         # Before the run moves: the TensorBoard writer writes into the staging directory.
         tracking.finish(staging, test_metrics, sum(row.steps for row in history.epochs))
         publish(staging, cfg.run_dir)
     state.wait_for_everyone()
     return history, test_metrics
+
+
+def calibrate_run(run: str | Path, visuals: bool = True) -> RunResult:
+    """Calibrate a finished run's best model (trained with `--calibration none`, or before
+    calibration existed) on its validation split, rebuilt from its saved config.yaml, then
+    score the test split again: test_metrics.json then holds the scores before and after, and
+    the model card and (with `visuals`) the pictures and report are written again."""
+    from newsclf.config import TrainConfig
+    from newsclf.data import load_data
+    from newsclf.model_dir import model_config
+    from newsclf.task import CALIBRATION_KEY, resolve_metric
+    from newsclf.training.calibrate import describe as calibration_text
+    from newsclf.training.history import History
+
+    run_dir = Path(run)
+    history = History.from_dict(rundir.read_history(run_dir))
+    cfg = TrainConfig.from_yaml(
+        rundir.require(run_dir, rundir.CONFIG_YAML),
+        output_dir=str(run_dir.parent), name=run_dir.name, visuals=visuals, calibration="auto",
+    )  # fmt: skip
+    already = model_config(run_dir / rundir.BEST_MODEL).get(CALIBRATION_KEY)
+    if already:
+        raise ModelError(
+            f"{run_dir} is already calibrated ({calibration_text(already)}): a second fit "
+            "would stack on the first. Nothing was changed."
+        )
+    data = load_data(cfg)
+    metric = resolve_metric(cfg.metric, data.task)
+    calibrate_best_model(cfg, data, run_dir / rundir.BEST_MODEL, metric)
+    _record_calibration(run_dir / rundir.CONFIG_YAML)
+    metrics = evaluate_best_model(cfg, data, run_dir, history)
+    best = history.best
+    return RunResult(
+        run_dir, best.epoch, best.val_accuracy, metrics, history.to_dict()["epochs"],
+        best.score(metric),
+    )  # fmt: skip
+
+
+def _record_calibration(config_yaml: Path) -> None:
+    """config.yaml says calibration 'auto' once the model is calibrated, so that training
+    again from it repeats what the run now holds."""
+    import yaml
+
+    values = yaml.safe_load(config_yaml.read_text(encoding="utf-8"))
+    values["calibration"] = "auto"
+    tmp = rundir.temporary(config_yaml)
+    tmp.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
+    tmp.replace(config_yaml)

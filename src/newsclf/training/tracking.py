@@ -41,7 +41,8 @@ TRACKING_EXTRA = ("tensorboard", "mlflow")  # what `pip install 'newsclf[trackin
 EXPERIMENT = "newsclf"  # the MLflow experiment and W&B project every run is logged under
 TENSORBOARD_DIR = "tensorboard"
 ARTEFACTS = ("training_progress.png", "confusion_matrix.png", "label_cooccurrence.png",
-             "threshold_curve.png", "report.html", "history.json", "test_metrics.json")  # fmt: skip
+             "threshold_curve.png", "reliability_diagram.png", "report.html", "history.json",
+             "test_metrics.json")  # fmt: skip
 
 
 def tracking_uri(cfg: TrainConfig) -> str:
