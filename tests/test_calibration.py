@@ -192,3 +192,21 @@ def test_multi_label_thresholds_are_tuned_on_the_calibrated_probabilities(tiny_b
 
 
 AG = ["World", "Sports", "Business", "Sci/Tech"]
+
+
+def test_few_validation_rows_never_sharpen_but_may_soften():
+    from newsclf.training.calibrate import FEW_ROWS, fit
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 150)
+    true = rng.normal(size=(150, 3))
+    true[np.arange(150), labels] += 2.0
+    names = ["a", "b", "c"]
+    # Logits scaled down by 2 (under-confident): the fit asks for T < 1, kept at 1 on 150 rows.
+    assert len(labels) < FEW_ROWS
+    scale, _, info = fit(0.5 * true, labels, names)
+    assert info["temperature"] == 1.0 and info["fitted_temperature"] < 1.0
+    np.testing.assert_array_equal(scale, np.ones(3))
+    # Scaled up by 3 (over-confident): the temperature is fitted as ever.
+    _, _, info = fit(3.0 * true, labels, names)
+    assert info["temperature"] > 1.5 and "fitted_temperature" not in info
