@@ -13,6 +13,7 @@ Screenshots are saved under test-artifacts/ (git-ignored) for a person to look a
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -190,7 +191,11 @@ def test_report_opens_offline_with_every_picture(browser, run, tmp_path):
         assert all(width > 300 for _, width in images), images
         assert visit.page.text_content("h1") == "Run report: visual"
         headings = visit.page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
-        assert headings[0] == "Transformer vs TF-IDF baseline" and len(headings) == 7
+        # The calibration section always; the explained mistakes when the run has any.
+        explained = run.run_dir / "explanations.json"
+        why = explained.is_file() and bool(json.loads(explained.read_text()))
+        assert "Calibration and answering only when sure" in headings
+        assert headings[0] == "Transformer vs TF-IDF baseline" and len(headings) == 8 + why
         rows = visit.page.eval_on_selector_all(
             "#comparison tbody tr", "rs => rs.map(r => r.cells[0].textContent)"
         )

@@ -23,7 +23,7 @@ from newsclf.reading import (
     pool,
     window_spans,
 )
-from newsclf.training.recipe import choose_long_texts
+from newsclf.training.recipe import choose_reading
 
 CHUNKS_24 = dict(long_texts="chunks", max_length=24, stride=6)
 
@@ -80,9 +80,14 @@ def test_bad_readings_are_refused_with_the_range():
         tiny_config(Path("."), Path("."), long_texts="windows")
 
 
-def test_auto_reads_in_chunks_only_when_many_texts_are_cut():
-    assert choose_long_texts([10] * 90 + [100] * 10, 64) == "chunks"  # 10% cut
-    assert choose_long_texts([10] * 96 + [100] * 4, 64) == "truncate"  # 4% cut
+def test_auto_truncates_and_says_how_many_texts_it_cuts(tiny_bert_dir):
+    cfg = tiny_config(tiny_bert_dir, Path("."), long_texts="auto")
+    reading, words = choose_reading(cfg, [10] * 90 + [100] * 10, 64)  # 10% cut
+    assert reading == Reading("truncate", 64)
+    assert "10.0% of the training texts run past 64 tokens" in words
+    assert "--long-texts chunks or head-tail" in words
+    _, words = choose_reading(cfg, [10] * 100, 64)
+    assert "0.0% of the training texts" in words and "--long-texts chunks" not in words
 
 
 # --- the reader with the packaged tokenizer ------------------------------------------------------

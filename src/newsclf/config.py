@@ -111,8 +111,8 @@ class TrainConfig:
     )
     long_texts: str = _help(
         "How a text longer than the max length is read, by training and every command: truncate, "
-        "head-tail, or chunks (overlapping windows, pooled). auto: chunks when over 5 percent "
-        "of the training texts are that long, else truncate (docs/long-texts.md).",
+        "head-tail, or chunks (overlapping windows, pooled). auto: truncate, which won where "
+        "measured; the recipe note says how many texts it cuts (docs/long-texts.md).",
         default=AUTO,
     )
     stride: int | str = _help(
