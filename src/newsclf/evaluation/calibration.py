@@ -26,6 +26,14 @@ TEMPERATURE_RANGE = (0.01, 100.0)
 PLATT_SCALE_RANGE = (1e-3, 100.0)
 
 
+def calibration_words(info: dict[str, Any]) -> str:
+    """What a calibration fitted, as the run, the report and `newsclf calibrate` say it:
+    'temperature 1.417', or 'a scale and offset per tag'."""
+    if "temperature" in info:
+        return f"temperature {info['temperature']:.3f}"
+    return "a scale and offset per tag"
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The T > 0 that minimises the log loss of softmax(logits / T) on these rows.
 

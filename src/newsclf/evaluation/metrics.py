@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from newsclf.evaluation.calibration import calibration_words
 from newsclf.reading import summary_line
 from newsclf.task import METRICS, MULTI_LABEL, SINGLE_LABEL
 
@@ -227,11 +228,7 @@ def format_trust(metrics: dict) -> str:
     lines = [f"calibration: ECE {metrics['ece']:.4f}  log loss {metrics['log_loss']:.4f}"]
     effect = metrics.get("calibration")
     if effect:
-        how = (
-            f"temperature {effect['temperature']:.3f}"
-            if "temperature" in effect
-            else "a scale and offset per tag"
-        )
+        how = calibration_words(effect)
         before = effect["before"]
         lines[0] += (
             f"  (calibrated: {how}; before: ECE {before['ece']:.4f}  "

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from newsclf import rundir
+from newsclf.evaluation.calibration import calibration_words
 from newsclf.evaluation.metrics import threshold_text
 from newsclf.reading import summary_line
 from newsclf.report.explained import shaded_words
@@ -237,11 +238,7 @@ def _trust(metrics: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     effect = metrics.get("calibration")
     if effect:
-        how = (
-            f"temperature {effect['temperature']:.3f}"
-            if "temperature" in effect
-            else "a scale and offset per tag"
-        )
+        how = calibration_words(effect)
         rows = [
             ["before calibration", num(effect["before"]["ece"]), num(effect["before"]["log_loss"])],
             [f"calibrated ({how})", num(metrics["ece"]), num(metrics["log_loss"])],

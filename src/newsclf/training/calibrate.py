@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 from newsclf import rundir
 from newsclf.errors import ModelError
 from newsclf.evaluation import score_split
-from newsclf.evaluation.calibration import calibration_scores, fit_platt, fit_temperature
+from newsclf.evaluation.calibration import (
+    calibration_scores,
+    calibration_words,
+    fit_platt,
+    fit_temperature,
+)
 from newsclf.evaluation.thresholds import tune_thresholds
 from newsclf.inference import Classifier
 from newsclf.inference.classifier import sigmoid, softmax
@@ -125,10 +130,9 @@ def uncalibrated_logits(logits: np.ndarray, info: dict[str, Any]) -> np.ndarray:
 
 
 def describe(info: dict[str, Any]) -> str:
-    """'temperature 1.42', or 'a scale and offset per tag'."""
-    if info.get("method") == TEMPERATURE:
-        return f"temperature {info['temperature']:.3f}"
-    return "a scale and offset per tag (Platt)"
+    """'temperature 1.42', or 'a scale and offset per tag (Platt)'."""
+    words = calibration_words(info)
+    return words if info.get("method") == TEMPERATURE else f"{words} (Platt)"
 
 
 def fold_into_saved_model(
