@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from newsclf.accuracy_options import check_accuracy_options
+from newsclf.accuracy_options import LR_SCHEDULES, check_accuracy_options
+from newsclf.config_checks import (
+    AUTO,
+    check_fractions,
+    check_multi_label,
+    check_optimizer,
+    check_recipe,
+    positive,
+)
+from newsclf.config_checks import (
+    require_positive as require_positive,  # the public name, used by commands
+)
 from newsclf.errors import ConfigError
 from newsclf.field_types import check_field_types, convert_value
-from newsclf.precision import check_precision
-from newsclf.reading import check_long_texts
-from newsclf.task import SINGLE_LABEL, check_task_settings
+from newsclf.precision import PRECISIONS, check_precision
+from newsclf.reading import LONG_TEXTS
+from newsclf.task import CALIBRATIONS, METRICS, TASKS, THRESHOLD_MODES
 from newsclf.tracking_names import check_tracker_names
 from newsclf.yaml_file import read_yaml
 
@@ -28,16 +38,13 @@ MAX_WORKERS = 64  # DataLoader worker processes; more only adds memory and start
 DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
 DEFAULT_DATA = "ag_news"
 DEFAULT_LABEL_COLUMN = "label"
-# The value of a recipe field (epochs, max_length, eval_every) chosen from the data at the start
-# of the run (newsclf.training.recipe); the saved config.yaml holds the number chosen.
-AUTO = "auto"
-MIN_EVAL_EVERY = 0.01
 # What eval_every 'auto' means with a fixed --epochs N: validation at each epoch's end only.
 EVAL_AT_EPOCH_END = 1.0
 
 
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
+def _help(text: str, choices: tuple[str, ...] | None = None, **kwargs: Any) -> Any:
+    """A field with its help (`newsclf train --help`) and, for a word, the words it takes."""
+    return field(metadata={"help": text, "choices": choices}, **kwargs)
 
 
 @dataclass
@@ -51,13 +58,17 @@ class TrainConfig:
         default=DEFAULT_DATA,
     )
     validation_data: str | None = _help(
-        "File for the validation split (else carved from train).", default=None
+        "File for the validation split. Default: carved from train (--val-fraction).",
+        default=None,
     )
     test_data: str | None = _help(
-        "File for the test split (else the dataset's own test split).", default=None
+        "File for the test split. Default: the dataset's own, else carved from train "
+        "(--test-fraction).",
+        default=None,
     )
     text_column: str | None = _help(
-        "Text column; several joined with commas, e.g. 'title,description'. Default: auto.",
+        "Text column; several joined with commas, e.g. 'title,description'. Default: 'text', "
+        "else title and description where both exist.",
         default=None,
     )
     label_column: str = _help(
@@ -68,6 +79,7 @@ class TrainConfig:
     task: str = _help(
         "single-label, multi-label (tags: any number per text), or auto: multi-label when "
         "--label-columns is given, the label cells are lists, or they hold --label-sep.",
+        TASKS,
         default="auto",
     )
     label_sep: str = _help(
@@ -75,11 +87,13 @@ class TrainConfig:
     )
     label_columns: list[str] | None = _help(
         "Multi-label as 0/1 columns, one per class: 'toxic,obscene,insult', or a prefix "
-        "ending in '*' ('label_*').",
+        "ending in '*' ('label_*'). Default: none (one --label-column).",
         default=None,
     )
     label_names: list[str] | None = _help(
-        "Class names in id order, when the data does not declare them.", default=None
+        "Class names in id order, comma-separated, when the data does not declare them. Default: the data's own "
+        "names, else its labels sorted.",
+        default=None,
     )
     encoding: str = _help("Text encoding of local files.", default="utf-8")
     header: bool | None = _help(
@@ -89,7 +103,11 @@ class TrainConfig:
     )
     # Where the run goes.
     output_dir: str = _help("Parent directory of runs.", default="runs")
-    name: str = _help("Run name: outputs go to <output_dir>/<name>.", default="run")
+    name: str | None = _help(
+        "Run name: outputs go to <output_dir>/<name>. Default: the data's name (mine for "
+        "mine.csv, ag_news), numbered when taken (mine-2), printed at the start.",
+        default=None,
+    )
     overwrite: bool = _help("Replace an existing run with the same name.", default=False)
     # Data handling.
     val_fraction: float = _help(
@@ -99,11 +117,15 @@ class TrainConfig:
         "Share of train held out for test when there is no test split (before validation).",
         default=0.1,
     )
-    max_train_samples: int | None = _help("Stratified, seeded subsample of train.", default=None)
-    max_eval_samples: int | None = _help(
-        "Stratified, seeded subsample of validation.", default=None
+    max_train_samples: int | None = _help(
+        "Stratified, seeded subsample of train. Default: every row.", default=None
     )
-    max_test_samples: int | None = _help("Stratified, seeded subsample of test.", default=None)
+    max_eval_samples: int | None = _help(
+        "Stratified, seeded subsample of validation. Default: every row.", default=None
+    )
+    max_test_samples: int | None = _help(
+        "Stratified, seeded subsample of test. Default: every row.", default=None
+    )
     max_length: int | str = _help(
         "Tokens per text after truncation. auto: the 95th percentile of the training texts' "
         "token counts, rounded up to 32, at most 256 (docs/recipe.md).",
@@ -113,6 +135,7 @@ class TrainConfig:
         "How a text longer than the max length is read, by training and every command: truncate, "
         "head-tail, or chunks (overlapping windows, pooled). auto: truncate, which won where "
         "measured; the recipe note says how many texts it cuts (docs/long-texts.md).",
+        LONG_TEXTS,
         default=AUTO,
     )
     stride: int | str = _help(
@@ -145,7 +168,8 @@ class TrainConfig:
     )
     class_weights: str | None = _help(
         "'balanced' weighs each class's loss by n_rows / (n_classes x its rows), for "
-        "imbalanced data. Default: none.",
+        "imbalanced data. Default: every class weighs the same.",
+        ("balanced",),
         default=None,
     )
     patience: int | None = _help(
@@ -155,24 +179,28 @@ class TrainConfig:
         default=None,
     )
     metric: str = _help(
-        "Validation metric that picks the best epoch: auto (accuracy; micro_f1 for "
-        "multi-label), accuracy, macro_f1, micro_f1, samples_f1, subset_accuracy.",
+        "Validation metric that picks the best epoch. auto: accuracy, or micro_f1 for "
+        "multi-label; macro_f1 for either, samples_f1 and subset_accuracy for multi-label.",
+        ("auto", *dict.fromkeys(m for ms in METRICS.values() for m in ms)),
         default="auto",
     )
     thresholds: str = _help(
         "Multi-label decision thresholds, tuned on validation: global (one for all classes) "
         "or per-class.",
+        THRESHOLD_MODES,
         default="global",
     )
     calibration: str = _help(
         "auto: after training, fit a temperature (multi-label: a scale and offset per tag) on "
         "validation and fold it into the output layer, so probabilities match how often the "
         "model is right (docs/trust.md); none: keep the raw probabilities.",
+        CALIBRATIONS,
         default="auto",
     )
     # Accuracy options (docs/accuracy.md): each is off by default.
     lr_schedule: str = _help(
         "The rate after warmup: 'linear' decay to 0, 'cosine' decay to 0, or 'constant'.",
+        tuple(LR_SCHEDULES),
         default="linear",
     )
     layer_lr_decay: float = _help(
@@ -224,7 +252,10 @@ class TrainConfig:
     )
     # Speed.
     precision: str = _help(
-        "auto (bf16 where the hardware has it), fp32, bf16 or fp16.", default="auto"
+        "auto: bf16 where the hardware has it (CPUs with AVX512-BF16 or AMX, CUDA GPUs that support it), "
+        "else fp32.",
+        PRECISIONS,
+        default="auto",
     )
     group_by_length: bool = _help(
         "Batch texts of similar length together (less padding).", default=True
@@ -253,18 +284,18 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every value; raise ConfigError naming the field, the value and the fix."""
         check_field_types(self)
-        _check_recipe(self)
-        _positive(self, "batch_size", "eval_batch_size")
-        _positive(self, "grad_accum", "keep_checkpoints")
-        _positive(self, "max_train_samples", "max_eval_samples", "max_test_samples", optional=True)
-        _positive(self, "patience", "save_every", optional=True)
+        check_recipe(self)
+        positive(self, "batch_size", "eval_batch_size")
+        positive(self, "grad_accum", "keep_checkpoints")
+        positive(self, "max_train_samples", "max_eval_samples", "max_test_samples", optional=True)
+        positive(self, "patience", "save_every", optional=True)
         if self.class_weights not in CLASS_WEIGHTS:
             raise ConfigError(
                 f"class_weights={self.class_weights!r}: expected 'balanced', or leave it unset "
                 "for equal weights."
             )
-        _check_fractions(self)
-        _check_optimizer(self)
+        check_fractions(self)
+        check_optimizer(self)
         check_accuracy_options(self)
         if not 0 <= self.num_workers <= MAX_WORKERS:
             raise ConfigError(
@@ -276,7 +307,9 @@ class TrainConfig:
                 f"seed={self.seed!r}: expected a whole number in [0, 2**32), e.g. 42."
             )
         check_precision(self.precision)
-        if not self.name or "/" in self.name or self.name in (".", ".."):
+        if self.name is not None and (
+            not self.name or "/" in self.name or self.name in (".", "..")
+        ):
             raise ConfigError(
                 f"name={self.name!r}: expected a plain directory name such as 'demo'."
             )
@@ -284,13 +317,16 @@ class TrainConfig:
             raise ConfigError(
                 f"label_names={self.label_names!r}: names must be distinct. Give each class one name."
             )
-        _check_multi_label(self)
-        _positive(self, "log_every")
+        check_multi_label(self)
+        positive(self, "log_every")
         check_tracker_names(self.report_to)
         return self
 
     @property
     def run_dir(self) -> Path:
+        """<output_dir>/<name>; a config without a name is given one when its run starts."""
+        if self.name is None:
+            raise ConfigError("This config has no run name yet: pass --name NAME.")
         return Path(self.output_dir) / self.name
 
     def to_dict(self) -> dict[str, Any]:
@@ -327,74 +363,3 @@ class TrainConfig:
         import yaml
 
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
-
-
-def _check_fractions(cfg: TrainConfig) -> None:
-    for name in ("val_fraction", "test_fraction"):
-        value = getattr(cfg, name)
-        if not 0.0 < value < 1.0:
-            raise ConfigError(f"{name}={value!r}: expected a number in (0, 1), e.g. 0.1.")
-    if cfg.val_fraction + cfg.test_fraction >= 0.9:
-        raise ConfigError(
-            f"val_fraction={cfg.val_fraction} + test_fraction={cfg.test_fraction} leave "
-            "under 10% of the rows to train on: expected a sum below 0.9, e.g. 0.1 each."
-        )
-    if not 0.0 <= cfg.warmup_ratio < 1.0:
-        raise ConfigError(f"warmup_ratio={cfg.warmup_ratio!r}: expected a number in [0, 1).")
-
-
-def _check_recipe(cfg: TrainConfig) -> None:
-    """epochs and max_length: a whole number >= 1 or 'auto'; eval_every: a share of an epoch."""
-    for name in ("epochs", "max_length"):
-        if isinstance(value := getattr(cfg, name), str) and value != AUTO:
-            raise ConfigError(f"{name}={value!r}: expected a whole number >= 1, or 'auto'.")
-        if value != AUTO:
-            require_positive(value, name)
-    check_long_texts(cfg.long_texts, cfg.stride, cfg.max_length)
-    if (value := cfg.eval_every) == AUTO:
-        return
-    if isinstance(value, str) or not (math.isfinite(value) and MIN_EVAL_EVERY <= value <= 1):
-        raise ConfigError(
-            f"eval_every={value!r}: expected a share of an epoch from {MIN_EVAL_EVERY} to 1 "
-            "(e.g. 0.5: validate twice an epoch), or 'auto'."
-        )
-
-
-def _check_multi_label(cfg: TrainConfig) -> None:
-    check_task_settings(cfg.task, cfg.metric, cfg.thresholds, cfg.calibration)
-    if cfg.label_columns is not None and cfg.task == SINGLE_LABEL:
-        raise ConfigError(
-            f"label_columns={cfg.label_columns!r} with task='single-label': 0/1 columns are "
-            "multi-label data. Pass --task multi-label (or auto), or --label-column instead."
-        )
-    if cfg.label_columns is not None and len(set(cfg.label_columns)) != len(cfg.label_columns):
-        raise ConfigError(f"label_columns={cfg.label_columns!r}: name each column once.")
-    if not cfg.label_sep or cfg.label_sep != cfg.label_sep.strip():
-        raise ConfigError(
-            f"label_sep={cfg.label_sep!r}: expected a separator without spaces around it, "
-            "e.g. '|' or ';'."
-        )
-
-
-def _check_optimizer(cfg: TrainConfig) -> None:
-    if not 0 < cfg.learning_rate < 1:
-        raise ConfigError(
-            f"learning_rate={cfg.learning_rate!r}: expected a positive number below 1, e.g. 1e-4."
-        )
-    for name in ("weight_decay", "max_grad_norm"):
-        value = getattr(cfg, name)
-        if not (math.isfinite(value) and value >= 0):
-            raise ConfigError(f"{name}={value!r}: expected a finite number >= 0.")
-
-
-def require_positive(value: Any, name: str) -> None:
-    """Refuse anything but a whole number >= 1 (a batch size, a count)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name}={value!r}: expected a whole number >= 1.")
-
-
-def _positive(cfg: TrainConfig, *names: str, optional: bool = False) -> None:
-    for name in names:
-        value = getattr(cfg, name)
-        if not (optional and value is None):
-            require_positive(value, name)

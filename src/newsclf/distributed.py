@@ -53,3 +53,14 @@ def finish() -> None:
         state = process_state()
         state.wait_for_everyone()
         state.destroy_process_group()
+
+
+def main_process_value(value: str) -> str:
+    """The main process's `value`, on every process (a run name each process chose from what
+    it saw on disk: the main process's choice is the one that stands)."""
+    if not launched():
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    process_state()  # the process group, before the broadcast
+    return broadcast_object_list([value])[0]

@@ -28,12 +28,24 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
         help="accuracy, macro-F1, per-class table and confusion matrix of a run or model",
         description="Score a run's best model (or any model dir) and write <run>/test_metrics.json.",
     )
-    p.add_argument("path", metavar="RUN_OR_MODEL_DIR")
+    p.add_argument(
+        "path", metavar="RUN_OR_MODEL_DIR", help="a run directory, its best_model/, or an export"
+    )
     p.add_argument(
         "--data", help="data to score instead of the run's own ('ag_news', a file, a Hub id)"
     )
-    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    p.add_argument("--output", type=Path, help="where to write the metrics JSON")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "validation", "test"],
+        help="the split of the run's data (or of --data) to score (default: test)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="where to write the metrics JSON (default: <run>/<split>_metrics.json; with "
+        "--data, <run>/<split>_metrics.<data name>.json)",
+    )
     p.add_argument("--batch-size", type=int, help=BATCH_HELP)
     p.add_argument(
         "--label-map",
@@ -95,11 +107,15 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         description="Print the label and per-class probabilities of each text.",
     )
     p.add_argument("model", metavar="MODEL_DIR", help=MODEL_HELP)
-    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument(
+        "texts", nargs="*", metavar="TEXT", help="texts to classify (else --file, or stdin)"
+    )
     p.add_argument(
         "--file", type=Path, help="one text per line, or a CSV/TSV/JSONL file with --column"
     )
-    p.add_argument("--column", default="text", help="text column when --file is a table")
+    p.add_argument(
+        "--column", default="text", help="text column when --file is a table (default: text)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per text")
     p.add_argument("--batch-size", type=int, help=BATCH_HELP)
     p.add_argument(

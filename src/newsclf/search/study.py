@@ -29,6 +29,7 @@ from newsclf.search.results import write_results
 from newsclf.search.space import Space, check_space, default_space, sample
 from newsclf.task import resolve_metric
 from newsclf.training import Hooks, train
+from newsclf.training.staging import with_run_name
 
 if TYPE_CHECKING:
     import optuna
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 STUDY_DB = "study.db"
 HEARTBEAT_SECONDS = 60
 TRIALS_DIR = "trials"
+SEARCH_SUFFIX = "-search"  # a search named by default: runs/<data>-search/
 
 
 @dataclass
@@ -66,6 +68,11 @@ def tune(
     import optuna
 
     base.validate()
+    if resume and base.name is None:
+        raise ConfigError(
+            "resume=True continues a search by its name: pass --resume runs/NAME (or --name NAME)."
+        )
+    base = with_run_name(base, SEARCH_SUFFIX)
     study_dir = base.run_dir
     task = _data_task(base)
     metric = resolve_metric(base.metric, task)

@@ -35,6 +35,7 @@ from newsclf.training.staging import (
     interrupted,
     keep_or_remove,
     publish,
+    with_run_name,
 )
 from newsclf.training.tracking import Tracking, check_tracking
 
@@ -83,7 +84,7 @@ def train(cfg: TrainConfig, hooks: Hooks | None = None) -> RunResult:
 
     `hooks` (for `newsclf tune`): see `Hooks`. Without the test, the run has no
     test_metrics.json, pictures or report until `newsclf evaluate` and `newsclf report`."""
-    cfg.validate()
+    cfg = with_run_name(cfg.validate())
     # Everything that can be checked is checked before any slow work, and nothing is written.
     check_tracking(cfg)
     check_run_dir(cfg.run_dir, cfg.overwrite)

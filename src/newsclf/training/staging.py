@@ -9,13 +9,23 @@ runs/<name>` continues it. A run that fails before its first checkpoint leaves n
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsclf import rundir
-from newsclf.distributed import is_main_process
+from newsclf.distributed import is_main_process, main_process_value
 from newsclf.errors import RunExistsError
 from newsclf.paths import check_writable_dir
+
+if TYPE_CHECKING:
+    from newsclf.config import TrainConfig
+
+# What a run name made from the data's name may hold; anything else becomes '_'.
+NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+DATA_SUFFIXES = (".gz", ".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
 
 
 def staging_dir(final_dir: Path) -> Path:
@@ -23,6 +33,36 @@ def staging_dir(final_dir: Path) -> Path:
     An interrupted run stays there (with its checkpoints) for `newsclf train --resume`."""
     final_dir = Path(final_dir)
     return final_dir.with_name(f".{final_dir.name}{rundir.STAGING_SUFFIX}")
+
+
+def with_run_name(cfg: TrainConfig, suffix: str = "") -> TrainConfig:
+    """`cfg` with a run name: its own, or the data's name (+ `suffix`) numbered when taken
+    (mine, mine-2, ...). A name chosen here is printed, so the user knows where the run goes."""
+    if cfg.name is not None:
+        return cfg
+    name = main_process_value(free_run_name(Path(cfg.output_dir), data_name(cfg.data) + suffix))
+    if is_main_process():
+        print(f"Run name: {name} (writing {Path(cfg.output_dir) / name}/; --name NAME to choose)")
+    return dataclasses.replace(cfg, name=name)
+
+
+def data_name(data: str) -> str:
+    """A run name from --data: 'mine' for data/mine.csv.gz or a data/mine/ directory, 'ag_news'
+    for ag_news or fancyzhx/ag_news."""
+    name = Path(data.rstrip("/")).name
+    while name.lower().endswith(DATA_SUFFIXES):
+        name = name[: name.rindex(".")]
+    return NAME_CHARS.sub("_", name).strip("._") or "run"
+
+
+def free_run_name(output_dir: Path, base: str) -> str:
+    """`base`, or base-2, base-3, ...: the first name under `output_dir` that holds no run, no
+    interrupted run and no file."""
+    number, name = 1, base
+    while (output_dir / name).exists() or staging_dir(output_dir / name).exists():
+        number += 1
+        name = f"{base}-{number}"
+    return name
 
 
 def checkpoints(run_dir: Path, members: bool = True) -> list[Path]:
