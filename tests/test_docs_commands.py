@@ -48,7 +48,8 @@ def newsclf_args(line: str) -> list[str] | None:
     except ValueError:
         return None
     for i, token in enumerate(tokens):
-        invoked = i == 0 or tokens[i - 1] == "-m" or "/" in token
+        env = all(re.match(r"\w+=", t) for t in tokens[:i])  # CUDA_VISIBLE_DEVICES=0 newsclf
+        invoked = env or tokens[i - 1] == "-m" or "/" in token
         if token.split("/")[-1] == "newsclf" and invoked:
             rest = tokens[i + 1 :]
             cut = next((j for j, t in enumerate(rest) if t in SHELL_OPERATORS), len(rest))
