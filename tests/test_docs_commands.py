@@ -106,7 +106,7 @@ def check_flags(parser: argparse.ArgumentParser, where: str, line: str) -> None:
     """A command named in prose (`newsclf evaluate`, `newsclf serve --api-key`, a synopsis):
     the command exists (each of `plot/embed/report`), and so does each flag it names."""
     words = [w for w in re.split(r"[\s\[\]]+", line.split("newsclf", 1)[1]) if w]
-    named = [] if not words or words[0].startswith("-") or words[0].isupper() else words[0]
+    named = words[0] if words and re.fullmatch(r"[a-z][a-z/-]*", words[0]) else None
     parsers = [subparsers(parser).get(name) for name in named.split("/")] if named else [parser]
     assert None not in parsers, f"{where}: `{line}`: no command {named!r}"
     for flag in (w.split("=")[0].rstrip(",.:;)") for w in words if w.startswith("--")):
@@ -124,3 +124,25 @@ def test_a_wrong_flag_fails_the_check(capsys):
         test_doc_command_parses("x.md", "newsclf plot/predict RUN --json", False, capsys)
     joined = fenced_lines("```bash\nnewsclf predict M \\\n  --json 'a b'\n```\n")
     assert newsclf_args(joined[0]) == ["predict", "M", "--json", "a b"]
+
+
+def anchors(doc: Path) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings."""
+    found = set()
+    for heading in re.findall(r"^#+ (.+)$", doc.read_text(encoding="utf-8"), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        found.add(slug)
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda d: d.name)
+def test_links_between_docs_resolve(doc):
+    """Every relative link of the docs names a file that exists, and an anchor it has."""
+    for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (doc.parent / path).resolve() if path else doc
+        assert linked.exists(), f"{doc.name}: link to {target}: no such file"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(linked), f"{doc.name}: link to {target}: no such heading"
