@@ -51,7 +51,8 @@ def _help(text: str, choices: tuple[str, ...] | None = None, **kwargs: Any) -> A
 class TrainConfig:
     # What to train on and with.
     model: str = _help(
-        "Hub id, local model dir, or the packaged all-MiniLM-L6-v2 (offline).", default=DEFAULT_MODEL
+        "Hub id, local model dir, or the packaged all-MiniLM-L6-v2 (offline).",
+        default=DEFAULT_MODEL,
     )
     data: str = _help(
         "'ag_news' (bundled rows), a Hub dataset id, or a CSV/TSV/JSON/JSONL/Parquet file or dir.",

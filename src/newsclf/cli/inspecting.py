@@ -77,7 +77,9 @@ def _explain_parser(sub: argparse._SubParsersAction) -> None:
         "integrated gradients on a PyTorch model, occlusion on an ONNX export.",
     )
     p.add_argument("model", metavar="MODEL_DIR", help=MODEL_HELP)
-    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts (default: lines on stdin)")
+    p.add_argument(
+        "texts", nargs="*", default=[], metavar="TEXT", help="texts (default: lines on stdin)"
+    )
     p.add_argument("--label", help="explain this class instead of the predicted one")
     p.add_argument("--method", choices=["auto", "gradients", "occlusion"], default="auto",
                    help="auto: gradients on PyTorch, occlusion on ONNX")  # fmt: skip

@@ -108,7 +108,11 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL_DIR", help=MODEL_HELP)
     p.add_argument(
-        "texts", nargs="*", metavar="TEXT", help="texts to classify (else --file, or stdin)"
+        "texts",
+        nargs="*",
+        default=[],
+        metavar="TEXT",
+        help="texts to classify (else --file, or stdin)",
     )
     p.add_argument(
         "--file", type=Path, help="one text per line, or a CSV/TSV/JSONL file with --column"
