@@ -13,6 +13,10 @@ from newsclf.training.staging import data_name, free_run_name, with_run_name
 FORMS = {
     "train": [
         (["train", "--data", "mine.csv", "--epochs", "3"], {"data": "mine.csv", "epochs": 3}),
+        (
+            ["train", "--name", "demo", "--overwrite"],
+            {"name": "demo", "overwrite": True},
+        ),  # make demo
         (["train", "--resume", "runs/mine"], {"resume": "runs/mine"}),
         (["train", "--resume", "--name", "mine"], {"resume": True, "name": "mine"}),
     ],
