@@ -196,3 +196,17 @@ def test_two_processes_pool_a_texts_windows_split_between_them(tmp_path, tiny_be
     inference = Classifier.from_pretrained(run).infer(list(validation["text"]))
     accuracy = float((inference.predicted == np.asarray(validation["label"])).mean())
     assert history["epochs"][0]["val_accuracy"] == round(accuracy, 5)
+
+
+def test_two_processes_agree_on_a_default_run_name(tmp_path, tiny_bert_dir):
+    """Without --name, the main process's choice (ag_news taken: ag_news-2) is every process's:
+    one run directory, the name said once."""
+    (tmp_path / "ag_news").mkdir()
+    (tmp_path / "ag_news" / "config.yaml").write_text("an earlier run\n")
+    done = _train_on_two_processes(
+        tmp_path, tiny_bert_dir, "--epochs", "1", "--batch-size", "8",
+        "--max-train-samples", "32", "--max-eval-samples", "16", "--max-test-samples", "16",
+        "--max-length", "32",
+    )  # fmt: skip
+    assert done.stdout.count("Run name: ag_news-2") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ag_news", "ag_news-2"]
