@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from newsclf.accuracy_options import check_accuracy_options
+from newsclf.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, check_distillation
 from newsclf.errors import ConfigError
-from newsclf.field_types import check_field_types, convert_value
+from newsclf.field_types import check_field_types, check_fractions, check_optimizer, convert_value
 from newsclf.precision import check_precision
 from newsclf.reading import check_long_texts
 from newsclf.task import SINGLE_LABEL, check_task_settings
@@ -214,6 +215,22 @@ class TrainConfig:
         "model; N times the training time; 1 = off; e.g. 4).",
         default=1,
     )
+    # Distillation (newsclf distill): a student of some of the teacher's layers.
+    distill_from: str | None = _help(
+        "Teacher (a run or model dir): the student starts from its layers and learns its logits.",
+        default=None,
+    )
+    student_layers: int | None = _help(
+        "Encoder layers the student keeps (evenly spaced). Default: half the teacher's.",
+        default=None,
+    )
+    distill_alpha: float = _help("Teacher's share of the student's loss.", default=DEFAULT_ALPHA)
+    distill_temperature: float = _help("Softmax temperature.", default=DEFAULT_TEMPERATURE)
+    unlabeled_data: str | None = _help(
+        "Texts without labels the student also learns from the teacher (a table's 'text' "
+        "column, or one per line).",
+        default=None,
+    )
     # Fault tolerance.
     save_every: int | None = _help(
         "Write a resumable checkpoint every N optimizer steps. Default: at the end of each epoch.",
@@ -263,9 +280,10 @@ class TrainConfig:
                 f"class_weights={self.class_weights!r}: expected 'balanced', or leave it unset "
                 "for equal weights."
             )
-        _check_fractions(self)
-        _check_optimizer(self)
+        check_fractions(self)
+        check_optimizer(self)
         check_accuracy_options(self)
+        check_distillation(self)
         if not 0 <= self.num_workers <= MAX_WORKERS:
             raise ConfigError(
                 f"num_workers={self.num_workers!r}: expected 0 to {MAX_WORKERS} "
@@ -329,20 +347,6 @@ class TrainConfig:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
 
 
-def _check_fractions(cfg: TrainConfig) -> None:
-    for name in ("val_fraction", "test_fraction"):
-        value = getattr(cfg, name)
-        if not 0.0 < value < 1.0:
-            raise ConfigError(f"{name}={value!r}: expected a number in (0, 1), e.g. 0.1.")
-    if cfg.val_fraction + cfg.test_fraction >= 0.9:
-        raise ConfigError(
-            f"val_fraction={cfg.val_fraction} + test_fraction={cfg.test_fraction} leave "
-            "under 10% of the rows to train on: expected a sum below 0.9, e.g. 0.1 each."
-        )
-    if not 0.0 <= cfg.warmup_ratio < 1.0:
-        raise ConfigError(f"warmup_ratio={cfg.warmup_ratio!r}: expected a number in [0, 1).")
-
-
 def _check_recipe(cfg: TrainConfig) -> None:
     """epochs and max_length: a whole number >= 1 or 'auto'; eval_every: a share of an epoch."""
     for name in ("epochs", "max_length"):
@@ -374,17 +378,6 @@ def _check_multi_label(cfg: TrainConfig) -> None:
             f"label_sep={cfg.label_sep!r}: expected a separator without spaces around it, "
             "e.g. '|' or ';'."
         )
-
-
-def _check_optimizer(cfg: TrainConfig) -> None:
-    if not 0 < cfg.learning_rate < 1:
-        raise ConfigError(
-            f"learning_rate={cfg.learning_rate!r}: expected a positive number below 1, e.g. 1e-4."
-        )
-    for name in ("weight_decay", "max_grad_norm"):
-        value = getattr(cfg, name)
-        if not (math.isfinite(value) and value >= 0):
-            raise ConfigError(f"{name}={value!r}: expected a finite number >= 0.")
 
 
 def require_positive(value: Any, name: str) -> None:

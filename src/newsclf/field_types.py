@@ -1,10 +1,12 @@
 """The config's field types: what each accepts, the lossless conversions from YAML and flags
-(`1e-4` as a string, `3.0` for a whole number, `a,b` for a list), and the type check."""
+(`1e-4` as a string, `3.0` for a whole number, `a,b` for a list), the type check, and the
+ranges of the plain numeric fields (shares of the data, optimizer settings)."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+import math
+from typing import TYPE_CHECKING, Any, Protocol
 
 from newsclf.errors import ConfigError
 
@@ -83,3 +85,39 @@ def convert_value(value: Any, kind: str) -> Any:
             str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value
         ]
     return value
+
+
+class NumericSettings(Protocol):
+    """The fields the range checks read: a `TrainConfig` (which imports this module)."""
+
+    val_fraction: float
+    test_fraction: float
+    warmup_ratio: float
+    learning_rate: float
+    weight_decay: float
+    max_grad_norm: float
+
+
+def check_fractions(cfg: NumericSettings) -> None:
+    for name in ("val_fraction", "test_fraction"):
+        value = getattr(cfg, name)
+        if not 0.0 < value < 1.0:
+            raise ConfigError(f"{name}={value!r}: expected a number in (0, 1), e.g. 0.1.")
+    if cfg.val_fraction + cfg.test_fraction >= 0.9:
+        raise ConfigError(
+            f"val_fraction={cfg.val_fraction} + test_fraction={cfg.test_fraction} leave "
+            "under 10% of the rows to train on: expected a sum below 0.9, e.g. 0.1 each."
+        )
+    if not 0.0 <= cfg.warmup_ratio < 1.0:
+        raise ConfigError(f"warmup_ratio={cfg.warmup_ratio!r}: expected a number in [0, 1).")
+
+
+def check_optimizer(cfg: NumericSettings) -> None:
+    if not 0 < cfg.learning_rate < 1:
+        raise ConfigError(
+            f"learning_rate={cfg.learning_rate!r}: expected a positive number below 1, e.g. 1e-4."
+        )
+    for name in ("weight_decay", "max_grad_norm"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{name}={value!r}: expected a finite number >= 0.")

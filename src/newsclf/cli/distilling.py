@@ -1,0 +1,47 @@
+"""`newsclf distill`: a smaller, faster student from a finished run (docs/performance.md,
+Distillation). The flags, and the call into `newsclf.training.distill`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from newsclf.cli.common import add_config_flags
+
+# TrainConfig fields `distill` takes as flags; the rest come from the teacher's config.yaml.
+DISTILL_FIELDS = (
+    "name", "output_dir", "overwrite", "unlabeled_data", "distill_alpha", "distill_temperature",
+    "epochs", "learning_rate", "batch_size", "precision", "seed", "visuals", "quiet",
+)  # fmt: skip
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "distill",
+        help="train a smaller, faster student of a finished run (fewer layers, same classes)",
+        description="Distil a finished run into a student: the teacher's model with only some "
+        "of its encoder layers (evenly spaced, first and last kept), trained on the teacher's "
+        "logits and the labels of the run's own data, then validated, calibrated, tested and "
+        "saved like any run, as runs/<name>/. Every other setting is the teacher's "
+        "(config.yaml). Resume an interrupted one with `newsclf train --resume runs/<name>`.",
+        argument_default=argparse.SUPPRESS,
+        epilog="example: newsclf distill runs/demo --layers 3 --name demo-small",
+    )
+    p.add_argument("run", type=Path, metavar="RUN", help="the teacher: a run directory")
+    p.add_argument(
+        "--layers",
+        type=int,
+        dest="student_layers",
+        help="encoder layers the student keeps (default: half the teacher's)",
+    )
+    add_config_flags(p, only=DISTILL_FIELDS)
+    p.set_defaults(func=_cmd_distill)
+
+
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from newsclf.training import distill
+
+    settings = {k: v for k, v in vars(args).items() if k not in ("func", "command", "run")}
+    result = distill(args.run, **settings)
+    print(f"student: {result.run_dir}")
+    return 0
