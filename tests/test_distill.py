@@ -70,7 +70,7 @@ def test_the_student_copies_the_named_teacher_layers(kind, tiny_bert4_dir, token
         DistilBertForSequenceClassification,
     )
 
-    from newsclf.training.distill import encoder_layers, student_of
+    from newsclf.training.student import encoder_layers, student_of
 
     def make():
         torch.manual_seed(0)

@@ -1,5 +1,5 @@
 """`newsclf distill`: a smaller, faster student from a finished run (docs/performance.md,
-Distillation). The flags, and the call into `newsclf.training.distill`."""
+Distillation). The flags, and the call into `newsclf.training.run.distill`."""
 
 from __future__ import annotations
 

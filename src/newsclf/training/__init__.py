@@ -2,7 +2,7 @@
 prepares, checkpoints and resume (`checkpoint`), the run's staging directory (`staging`),
 loaders (`loaders`), the loss and optimizer (`optim`), guardrails, history and console output,
 the model to fine-tune (`model`), the calibration folded into it (`calibrate`), the final
-test (`evaluate_best`), and a student distilled from a finished run (`distill`).
+test (`evaluate_best`), and the student a finished run is distilled into (`student`).
 """
 
 from newsclf.training.history import EpochRow, History

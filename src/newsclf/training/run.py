@@ -196,7 +196,6 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared, TrainConfig]:
     from newsclf.precision import TrainingPrecision, check_training_precision
     from newsclf.reading import Reading
     from newsclf.task import resolve_metric
-    from newsclf.training.distill import add_teacher_targets, prepare_student
     from newsclf.training.model import (
         build_model,
         check_max_length,
@@ -204,6 +203,7 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared, TrainConfig]:
         resolve_model,
         start_at_tag_priors,
     )
+    from newsclf.training.student import add_teacher_targets, prepare_student
 
     model_path = resolve_model(cfg.model)  # a missing model is refused before any data is read
     if cfg.max_length != AUTO:
