@@ -248,3 +248,22 @@ def test_the_command_line_distils(teacher_run, tmp_path, capsys):
     assert f"student: {tmp_path / 'cli'}" in capsys.readouterr().out
     config = json.loads((tmp_path / "cli" / "best_model" / "config.json").read_text())
     assert config["num_hidden_layers"] == 1
+
+
+def test_a_student_and_a_retrained_model_forget_what_the_teacher_fitted(teacher_run):
+    """The teacher's config.json holds its calibration and reading; a student (or a model
+    fine-tuned again from it) must fit its own, so it starts without them."""
+    from types import SimpleNamespace
+
+    from newsclf.training.model import build_model
+    from newsclf.training.student import prepare_student
+
+    best = teacher_run / "best_model"
+    fitted = json.loads((best / "config.json").read_text())
+    assert {"newsclf_calibration", "newsclf_reading"} <= fitted.keys()
+    names = list(fitted["id2label"].values())
+    cfg = TrainConfig(distill_from=str(best), student_layers=2)
+    _, student = prepare_student(cfg, SimpleNamespace(label_names=names))
+    again = build_model(str(best), names)
+    for model in (student, again):
+        assert not [k for k in model.config.to_dict() if k.startswith("newsclf_")]

@@ -23,6 +23,7 @@ from newsclf.distillation import (
 from newsclf.errors import ConfigError, ModelError
 from newsclf.model_dir import find_model_dir, model_label_names
 from newsclf.quiet import quiet_libraries
+from newsclf.training.model import forget_fitted
 
 if TYPE_CHECKING:
     import datasets
@@ -48,7 +49,7 @@ def prepare_student(cfg: TrainConfig, data: LoadedData) -> tuple[TrainConfig, Pr
         )
     teacher = load_teacher(teacher_dir)
     layers = cfg.student_layers or default_student_layers(len(encoder_layers(teacher)))
-    student = student_of(teacher, layers)
+    student = forget_fitted(student_of(teacher, layers))
     return replace(cfg, model=str(teacher_dir), student_layers=layers), student
 
 
