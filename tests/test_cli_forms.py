@@ -29,6 +29,13 @@ FORMS = {
         (["calibrate", "--no-visuals", "runs/x"], {"run": "runs/x", "no_visuals": True}),
         (["calibrate", "runs/x", "--no-visuals"], {"run": "runs/x", "no_visuals": True}),
     ],
+    "distill": [
+        (["distill", "runs/demo", "--layers", "3"], {"run": "runs/demo", "student_layers": 3}),
+        (
+            ["distill", "--name", "small", "runs/demo", "--unlabeled-data", "more.txt"],
+            {"run": "runs/demo", "name": "small", "unlabeled_data": "more.txt"},
+        ),
+    ],
     "evaluate": [
         (
             ["evaluate", "--split", "validation", "runs/x"],

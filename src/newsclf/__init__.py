@@ -24,7 +24,7 @@ from newsclf.evaluation import compute_metrics, evaluate
 from newsclf.export import export
 from newsclf.inference import Classifier, Inference, Prediction, predict_file
 from newsclf.texts import check_texts
-from newsclf.training import RunResult, calibrate_run, fit, resume, train
+from newsclf.training import RunResult, calibrate_run, distill, fit, resume, train
 
 __version__ = "0.1.0"
 
@@ -46,6 +46,7 @@ __all__ = [
     "calibrate_run",
     "check_texts",
     "compute_metrics",
+    "distill",
     "evaluate",
     "export",
     "fit",

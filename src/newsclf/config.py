@@ -24,6 +24,7 @@ from newsclf.config_checks import (
 from newsclf.config_checks import (
     require_positive as require_positive,  # the public name, used by commands
 )
+from newsclf.distillation import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, check_distillation
 from newsclf.errors import ConfigError
 from newsclf.field_types import check_field_types, convert_value
 from newsclf.precision import PRECISIONS, check_precision
@@ -243,6 +244,23 @@ class TrainConfig:
         "model; N times the training time; 1 = off; e.g. 4).",
         default=1,
     )
+    # Distillation (newsclf distill): a student of some of the teacher's layers.
+    distill_from: str | None = _help(
+        "Teacher (a run or model dir): the student starts from its layers and learns its logits. "
+        "Default: none (no distillation).",
+        default=None,
+    )
+    student_layers: int | None = _help(
+        "Encoder layers the student keeps (evenly spaced). Default: half the teacher's.",
+        default=None,
+    )
+    distill_alpha: float = _help("Teacher's share of the student's loss.", default=DEFAULT_ALPHA)
+    distill_temperature: float = _help("Softmax temperature.", default=DEFAULT_TEMPERATURE)
+    unlabeled_data: str | None = _help(
+        "Texts without labels the student also learns from the teacher (a table's 'text' "
+        "column, or one per line). Default: none.",
+        default=None,
+    )
     # Fault tolerance.
     save_every: int | None = _help(
         "Write a resumable checkpoint every N optimizer steps. Default: at the end of each epoch.",
@@ -298,6 +316,7 @@ class TrainConfig:
         check_fractions(self)
         check_optimizer(self)
         check_accuracy_options(self)
+        check_distillation(self)
         if not 0 <= self.num_workers <= MAX_WORKERS:
             raise ConfigError(
                 f"num_workers={self.num_workers!r}: expected 0 to {MAX_WORKERS} "

@@ -1,7 +1,7 @@
 """The `newsclf` command. It parses arguments and calls the library; the work lives elsewhere.
 
-One module per group of commands: `training` (train, tune), `predicting` (evaluate,
-predict), `outputs` (plot, embed, report, serve, export), `inspecting` (audit, explain).
+One module per group of commands: `training` (train, tune, calibrate), `distilling`
+(distill), `predicting` (evaluate, predict), `outputs` (plot, embed, report, serve, export), `inspecting` (audit, explain).
 Heavy libraries (torch, transformers) are imported inside the commands, so `--help` is
 instant.
 """
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from newsclf.cli import inspecting, outputs, predicting, training
+from newsclf.cli import distilling, inspecting, outputs, predicting, training
 from newsclf.errors import NewsclfError
 
 
@@ -105,6 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.register("action", "parsers", _Commands)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for commands in (training, predicting, outputs, inspecting):
+    for commands in (training, distilling, predicting, outputs, inspecting):
         commands.add_parsers(sub)
     return parser

@@ -36,6 +36,9 @@ FLAG_GROUPS = {
         "lr_schedule", "layer_lr_decay", "head_lr_multiplier", "label_smoothing", "rdrop_alpha",
         "multi_sample_dropout", "ema_decay", "swa_epochs", "soup",
     ),
+    "distillation (newsclf distill; docs/performance.md#distillation)": (
+        "distill_from", "student_layers", "distill_alpha", "distill_temperature", "unlabeled_data",
+    ),
     "performance": ("precision", "group_by_length", "compile", "num_workers"),
     "tracking (docs/experiments.md)": ("report_to", "tracking_uri", "log_every"),
 }  # fmt: skip

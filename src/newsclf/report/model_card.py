@@ -169,10 +169,17 @@ def _recipe(c: CardContent) -> str:
     soup = h.get("soup")
     saved = f"the soup of {len(soup['seeds'])} members" if soup else f"from epoch {best:g}"
     metric = METRIC_NAMES[h.get("metric", "accuracy")]
+    how = "Fine-tuned with `newsclf train`"
+    if cfg.distill_from is not None:
+        how = (
+            f"Distilled with `newsclf distill` from the teacher `{cfg.distill_from}`: "
+            f"{cfg.student_layers} of its encoder layers, trained on its logits (alpha "
+            f"{cfg.distill_alpha:g}, temperature {cfg.distill_temperature:g}) and the labels"
+        )
     return "\n".join([
         "## Training recipe",
         "",
-        f"Fine-tuned with `newsclf train` (full settings in the run's config.yaml). The saved "
+        f"{how} (full settings in the run's config.yaml). The saved "
         f"weights are the best by validation {metric}, {saved}.",
         "",
         "| setting | value |",

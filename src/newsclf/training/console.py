@@ -42,9 +42,18 @@ def describe(cfg: TrainConfig, data: LoadedData, model: PreTrainedModel) -> str:
     kind = f"{len(data.label_names)} tags" if data.multi_label else "classes"
     return (
         f"{notes}Data: {data.source} ({sizes}); {kind}: {classes}\n"
-        f"Model: {cfg.model} ({count_parameters(model) / 1e6:.1f}M parameters); "
+        f"Model: {_model_name(cfg)} ({count_parameters(model) / 1e6:.1f}M parameters); "
         f"{cfg.epochs} epoch(s), {batch}, lr {cfg.learning_rate}, precision {cfg.precision}"
         f"{weights}" + (f"; a soup of {cfg.soup} members" if cfg.soup > 1 else "")
+    )
+
+
+def _model_name(cfg: TrainConfig) -> str:
+    if cfg.distill_from is None:
+        return cfg.model
+    return (
+        f"a {cfg.student_layers}-layer student of {cfg.distill_from}, learning its logits "
+        f"(alpha {cfg.distill_alpha:g}, temperature {cfg.distill_temperature:g})"
     )
 
 

@@ -17,7 +17,7 @@ from newsclf.reading import CHUNKS, Reading
 from newsclf.task import resolve_metric
 from newsclf.training.averaging import WeightAverage, weight_average
 from newsclf.training.loaders import eval_loader, rows_device, train_loader
-from newsclf.training.objectives import Objective, make_objective
+from newsclf.training.objectives import Distillation, Objective, make_objective
 from newsclf.training.optim import (
     adamw,
     balanced_class_weights,
@@ -60,7 +60,7 @@ class Engine:
     metric: str  # the validation metric that picks the best epoch
     multi_label: bool = False
     tracking: Tracking = field(default_factory=lambda: Tracking.off())
-    objective: Objective | None = None  # the loss under the accuracy options; None: plain
+    objective: Objective | Distillation | None = None  # the options' loss; None: plain
     average: WeightAverage | None = None  # EMA or SWA weights, validated and saved
     # Optimizer steps into an epoch where validation runs before its end (--eval-every).
     eval_points: frozenset[int] = frozenset()

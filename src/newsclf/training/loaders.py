@@ -14,6 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from newsclf.data.tokenize import DOC_COLUMN, PAD_MULTIPLE, round_up
+from newsclf.distillation import LABELED_COLUMN, TEACHER_COLUMN
+
+# Per-row columns a batch carries to the loss besides the labels (a distilled run's).
+LOSS_COLUMNS = (TEACHER_COLUMN, LABELED_COLUMN)
 
 if TYPE_CHECKING:
     import datasets
@@ -132,6 +136,7 @@ class ArrowRows:
             for name in ("input_ids", "token_type_ids", "attention_mask")
             if name in dataset.column_names
         }
+        self.extra = [name for name in LOSS_COLUMNS if name in dataset.column_names]
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -146,6 +151,8 @@ class ArrowRows:
             for name, fill in self.fills.items()
         }
         batch["labels"] = label_tensor(table["label"])
+        for name in self.extra:
+            batch[name] = label_tensor(table[name])
         if self.docs is not None:
             batch[DOC_COLUMN] = self.docs[rows]
         return batch
@@ -185,6 +192,11 @@ class PaddedRows:
                 padded = _pad_arrow(arrow, name, width, fill, dtype)
                 self.columns[name] = padded.to(self.device)
         self.labels = label_tensor(arrow["label"]).to(self.device)
+        self.extra = {
+            name: label_tensor(arrow[name]).to(self.device)
+            for name in LOSS_COLUMNS
+            if name in dataset.column_names
+        }
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -198,6 +210,7 @@ class PaddedRows:
             index = index.pin_memory().to(self.device, non_blocking=True)
         batch = {name: col[index, :width].long() for name, col in self.columns.items()}
         batch["labels"] = self.labels[index]
+        batch.update({name: column[index] for name, column in self.extra.items()})
         if self.docs is not None:
             batch[DOC_COLUMN] = self.docs[rows].to(self.device)
         return batch
@@ -205,7 +218,8 @@ class PaddedRows:
 
 def label_tensor(column: pa.ChunkedArray | pa.Array) -> torch.Tensor:
     """A label column as the loss wants it: class ids (int64), or for multi-label (a list of
-    0/1 per row) a float32 matrix, rows x classes."""
+    0/1 per row) a float32 matrix, rows x classes. The same for LOSS_COLUMNS (the teacher's
+    logits: a float32 matrix)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc

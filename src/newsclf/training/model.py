@@ -12,7 +12,15 @@ from newsclf.errors import ConfigError, ModelError
 from newsclf.hub import ensure_hub_reachable, in_hub_cache
 from newsclf.model_dir import check_model_dir, model_config
 from newsclf.quiet import quiet_libraries
-from newsclf.task import MULTI_LABEL, PROBLEM_TYPES, SINGLE_LABEL
+from newsclf.reading import READING_KEY
+from newsclf.task import (
+    CALIBRATION_KEY,
+    MULTI_LABEL,
+    PROBLEM_TYPES,
+    SINGLE_LABEL,
+    THRESHOLD_MODE_KEY,
+    THRESHOLDS_KEY,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -66,7 +74,7 @@ def build_model(name: str, label_names: list[str], multi_label: bool = False) ->
     task = PROBLEM_TYPES[MULTI_LABEL if multi_label else SINGLE_LABEL]
     # The classification head is new by design; transformers' load report would call it missing.
     with quiet_libraries("transformers"):
-        return AutoModelForSequenceClassification.from_pretrained(
+        model = AutoModelForSequenceClassification.from_pretrained(
             resolve_model(name),
             num_labels=len(label_names),
             id2label=id2label,
@@ -75,6 +83,17 @@ def build_model(name: str, label_names: list[str], multi_label: bool = False) ->
             dtype="float32",  # train in fp32 master weights; autocast handles bf16
             ignore_mismatched_sizes=True,  # a fine-tuned model may be re-fine-tuned on new classes
         )
+    return forget_fitted(model)
+
+
+def forget_fitted(model: PreTrainedModel) -> PreTrainedModel:
+    """A newsclf model trained again (fine-tuned further, or cut into a student) starts without
+    what its own run fitted and wrote into config.json (calibration, thresholds, reading): the
+    new run fits and writes its own, and a calibration found there would be taken as done."""
+    for key in (CALIBRATION_KEY, THRESHOLDS_KEY, THRESHOLD_MODE_KEY, READING_KEY):
+        if hasattr(model.config, key):
+            delattr(model.config, key)
+    return model
 
 
 def start_at_tag_priors(model: PreTrainedModel, train_labels: np.ndarray) -> None:

@@ -1,6 +1,6 @@
-"""The training loss when an accuracy option changes it: label smoothing, R-Drop (Liang et al.
-2021) and multi-sample dropout (Inoue 2019). Without them the loss stays `optim.batch_loss`'s
-plain cross-entropy, computed as before.
+"""The training loss when an option changes it: label smoothing, R-Drop (Liang et al.
+2021), multi-sample dropout (Inoue 2019), and a student's distillation loss (Hinton et al.
+2015). Without them the loss stays `optim.batch_loss`'s plain cross-entropy, computed as before.
 
 All three act on the training loss only: the model's architecture, and so the saved checkpoint,
 stay those of a plain `AutoModelForSequenceClassification`.
@@ -134,8 +134,71 @@ class HeadFeatures:
         return [self.classifier(self.dropout(features)).float() for _ in range(draws)]
 
 
-def make_objective(cfg: TrainConfig, model: torch.nn.Module) -> Objective | None:
+def distillation_loss(
+    logits: torch.Tensor,
+    teacher: torch.Tensor,
+    labels: torch.Tensor,
+    labeled: torch.Tensor,
+    alpha: float,
+    temperature: float,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """alpha x T^2 x KL(teacher || student), both softened by T, over every row, plus
+    (1 - alpha) x the labels' loss over the labeled rows (`labeled` 1). T^2 keeps the soft
+    term's gradients the size of the hard one's whatever T (Hinton et al. 2015, section 2).
+    Multi-label (labels a 0/1 matrix): each tag's sigmoid is a two-class softmax, so the KL is
+    the binary one per tag, averaged over tags like the binary cross-entropy."""
+    import torch
+    import torch.nn.functional as F
+
+    student, teacher, t = logits.float() / temperature, teacher.float() / temperature, temperature
+    if labels.ndim == 2:
+        p = torch.sigmoid(teacher)
+        log_q, log_not_q = F.logsigmoid(student), F.logsigmoid(-student)
+        log_p, log_not_p = F.logsigmoid(teacher), F.logsigmoid(-teacher)
+        kl = (p * (log_p - log_q) + (1 - p) * (log_not_p - log_not_q)).mean(dim=-1)
+        hard = F.binary_cross_entropy_with_logits(
+            logits.float(), labels.float(), pos_weight=class_weights, reduction="none"
+        ).mean(dim=-1)
+    else:
+        log_p, log_q = F.log_softmax(teacher, dim=-1), F.log_softmax(student, dim=-1)
+        kl = (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+        hard = F.cross_entropy(logits.float(), labels, weight=class_weights, reduction="none")
+    soft = t * t * kl.mean()
+    mask = labeled.float()
+    # Rows without labels add nothing to the hard term; a batch of them only has the soft one.
+    hard = (hard * mask).sum() / mask.sum().clamp(min=1.0)
+    return alpha * soft + (1 - alpha) * hard
+
+
+@dataclass
+class Distillation:
+    """A student's loss: its batch carries the teacher's logits and which rows have labels."""
+
+    alpha: float
+    temperature: float
+
+    def __call__(
+        self,
+        model: torch.nn.Module,
+        batch: dict[str, torch.Tensor],
+        class_weights: torch.Tensor | None,
+        precision: TrainingPrecision,
+    ) -> torch.Tensor:
+        from newsclf.distillation import LABELED_COLUMN, TEACHER_COLUMN
+
+        labels, teacher = batch.pop("labels"), batch.pop(TEACHER_COLUMN)
+        labeled = batch.pop(LABELED_COLUMN)
+        logits = precision.forward(model, batch).logits
+        return distillation_loss(
+            logits, teacher, labels, labeled, self.alpha, self.temperature, class_weights
+        )
+
+
+def make_objective(cfg: TrainConfig, model: torch.nn.Module) -> Objective | Distillation | None:
     """The options' loss for `model` (before Accelerate wraps it), or None for the plain one."""
+    if cfg.distill_from is not None:
+        return Distillation(cfg.distill_alpha, cfg.distill_temperature)
     if not uses_objective(cfg):
         return None
     problem = getattr(getattr(model, "config", None), "problem_type", None)

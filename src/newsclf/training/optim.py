@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import torch
 
     from newsclf.config import TrainConfig
-    from newsclf.training.objectives import Objective
+    from newsclf.training.objectives import Distillation, Objective
 
 
 def batch_loss(
@@ -22,7 +22,7 @@ def batch_loss(
     batch: dict[str, torch.Tensor],
     class_weights: torch.Tensor | None = None,
     precision: TrainingPrecision | None = None,
-    objective: Objective | None = None,
+    objective: Objective | Distillation | None = None,
 ) -> torch.Tensor:
     """The batch's mean loss: cross-entropy, or for multi-label (0/1 rows of labels) binary
     cross-entropy per class. With class weights, each row's cross-entropy weighted by its

@@ -1,4 +1,5 @@
-"""A training run, from config to a finished run directory: `train` and `resume`.
+"""A training run, from config to a finished run directory: `train`, `resume`, and `distill`
+(a student of a finished run).
 
 config -> data -> model -> `fit` (epochs, validation, the best checkpoint; or `fit_soup`, several
 fits averaged) -> calibration on validation, folded into the best model -> the test split
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from newsclf import rundir
 from newsclf.config import AUTO
-from newsclf.errors import ModelError, NewsclfError, OutputError
+from newsclf.errors import ConfigError, ModelError, NewsclfError, OutputError
 from newsclf.quiet import quiet_libraries, show_progress
 from newsclf.training.calibrate import calibrate_best_model
 from newsclf.training.checkpoint import tracked_runs
@@ -114,6 +115,43 @@ def resume(run: str | Path, quiet: bool | None = None) -> RunResult:
     return _run(cfg, staging, checkpoints(staging)[-1], Hooks())
 
 
+def distill(run: str | Path, **settings: Any) -> RunResult:
+    """Distil the run `run` (its best model, on its data) into a student run.
+
+    `settings` are TrainConfig fields on top of the teacher's saved config.yaml: typically
+    `student_layers` (default: half the teacher's), `name` (default: '<run>-<N>-layers',
+    numbered when taken),
+    `output_dir`, `unlabeled_data`, `distill_alpha`, `distill_temperature`, `epochs`."""
+    from transformers import AutoConfig
+
+    from newsclf.config import TrainConfig
+    from newsclf.distillation import default_student_layers
+    from newsclf.model_dir import find_model_dir
+
+    run_dir = Path(run)
+    teacher = find_model_dir(run_dir)
+    if teacher == run_dir or not (run_dir / rundir.CONFIG_YAML).is_file():
+        raise ConfigError(
+            f"{run_dir}: expected a run directory of `newsclf train` (its config.yaml says "
+            "which data the teacher learned; found none). For a bare model directory, use "
+            f"`newsclf train --distill-from {run_dir} --data FILE` instead."
+        )
+    layers = settings.get("student_layers") or default_student_layers(
+        AutoConfig.from_pretrained(teacher).num_hidden_layers
+    )
+    values = {
+        "name": None,
+        "output_dir": str(run_dir.parent),
+        "overwrite": False,
+        "student_layers": layers,
+        **settings,
+        "model": str(teacher),
+        "distill_from": str(teacher),
+    }
+    cfg = TrainConfig.from_yaml(run_dir / rundir.CONFIG_YAML, **values)
+    return train(with_run_name(cfg, base=f"{run_dir.name}-{layers}-layers"))
+
+
 def _run(cfg: TrainConfig, staging: Path, checkpoint: Path | None, hooks: Hooks) -> RunResult:
     with _library_output(cfg):
         state, prepared, cfg = _prepare(cfg)
@@ -158,7 +196,7 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared, TrainConfig]:
 
     from newsclf.data import load_data, tokenize
     from newsclf.distributed import cpu_processes
-    from newsclf.precision import check_training_precision
+    from newsclf.precision import TrainingPrecision, check_training_precision
     from newsclf.reading import Reading
     from newsclf.task import resolve_metric
     from newsclf.training.model import (
@@ -168,6 +206,7 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared, TrainConfig]:
         resolve_model,
         start_at_tag_priors,
     )
+    from newsclf.training.student import add_teacher_targets, prepare_student
 
     model_path = resolve_model(cfg.model)  # a missing model is refused before any data is read
     if cfg.max_length != AUTO:
@@ -178,14 +217,20 @@ def _prepare(cfg: TrainConfig) -> tuple[PartialState, Prepared, TrainConfig]:
     with state.main_process_first():  # the others then read what the main process cached
         data = load_data(cfg)
         resolve_metric(cfg.metric, data.task)  # a metric of the other task: refused now
+        if cfg.distill_from is not None:  # the student: the teacher's model, fewer layers
+            cfg, model = prepare_student(cfg, data)
+        else:
+            model = build_model(cfg.model, data.label_names, data.multi_label)
         tokenizer = load_tokenizer(cfg.model)
-        model = build_model(cfg.model, data.label_names, data.multi_label)
         positions = getattr(model.config, "max_position_embeddings", None)
         cfg, note = resolve_recipe(cfg, data, tokenizer, positions, state.num_processes)
         data.notes.extend(n for n in (note, small_data_warning(data)) if n)
-        if data.multi_label:
+        if data.multi_label and cfg.distill_from is None:
             start_at_tag_priors(model, data.label_matrix("train"))
         train_set = tokenize(data.splits["train"], tokenizer, Reading.of_config(cfg))
+        if cfg.distill_from is not None:
+            precision = TrainingPrecision.for_training(cfg.precision, state.device)
+            train_set = add_teacher_targets(cfg, train_set, tokenizer, data, precision)
     return state, Prepared(data, tokenizer, model, train_set), cfg
 
 

@@ -35,12 +35,14 @@ def staging_dir(final_dir: Path) -> Path:
     return final_dir.with_name(f".{final_dir.name}{rundir.STAGING_SUFFIX}")
 
 
-def with_run_name(cfg: TrainConfig, suffix: str = "") -> TrainConfig:
-    """`cfg` with a run name: its own, or the data's name (+ `suffix`) numbered when taken
-    (mine, mine-2, ...). A name chosen here is printed, so the user knows where the run goes."""
+def with_run_name(cfg: TrainConfig, suffix: str = "", base: str | None = None) -> TrainConfig:
+    """`cfg` with a run name: its own, or `base` (default: the data's name) + `suffix`, numbered
+    when taken (mine, mine-2, ...). A name chosen here is printed, so the user knows where the
+    run goes."""
     if cfg.name is not None:
         return cfg
-    name = main_process_value(free_run_name(Path(cfg.output_dir), data_name(cfg.data) + suffix))
+    base = (base or data_name(cfg.data)) + suffix
+    name = main_process_value(free_run_name(Path(cfg.output_dir), base))
     if is_main_process():
         print(f"Run name: {name} (writing {Path(cfg.output_dir) / name}/; --name NAME to choose)")
     return dataclasses.replace(cfg, name=name)
