@@ -267,3 +267,13 @@ def test_a_student_and_a_retrained_model_forget_what_the_teacher_fitted(teacher_
     again = build_model(str(best), names)
     for model in (student, again):
         assert not [k for k in model.config.to_dict() if k.startswith("newsclf_")]
+
+
+def test_a_student_exports_to_onnx_like_any_model(student_run, tmp_path):
+    """The export's own parity check compares ONNX Runtime with PyTorch on the student."""
+    from newsclf import Classifier, export
+
+    info = export(student_run.run_dir / "best_model", tmp_path / "onnx")
+    assert info["max_abs_prob_diff_vs_pytorch"] < 1e-4
+    clf = Classifier.from_onnx(tmp_path / "onnx")
+    assert clf.predict(["Stocks rally"])[0].label in clf.label_names
