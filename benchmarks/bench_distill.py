@@ -29,6 +29,7 @@ if not __package__:  # run as a file, not with -m: the repo root holds `benchmar
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -74,7 +75,7 @@ def train_phase(args: argparse.Namespace, report: dict[str, Any], out: Path) -> 
             seconds = time.perf_counter() - start
             row = {"name": name, "layers": layers, "alpha": alpha,
                    "temperature": args.temperature, "seconds": round(seconds, 1),
-                   "epochs": len({round(r["epoch"]) for r in result.history}),
+                   "epochs": math.ceil(max(r["epoch"] for r in result.history)),
                    "best_epoch": result.best_epoch, **scores(result.test_metrics)}  # fmt: skip
             report["students"].append(row)
             common.write_json(out, report)
