@@ -19,6 +19,17 @@ newsclf settings: `batched` (the defaults: --max-batch-size 32 --max-wait-ms 5) 
 With --agreement-rows N, the batched server's answers for N test texts are compared with plain
 transformers in fp32 (no newsclf code): identical labels and the largest probability difference.
 
+After the servers, the model alone runs the same texts in a fresh process, its threads set
+as the server's (`bench_serve_ceiling.run_apart`): one text per forward pass, and groups of
+texts arriving together, each group one call in sorted sub-batches of 4 as the server runs a
+batch. The groups are each client count N and each batched run's mean batch, rounded. In the
+summary, `share_of_ceiling_<N>_clients` is the batched server's texts/s over the model's for
+the same batches (its mean batch; `unbatched_...`: one text per pass), and
+`share_of_<N>_together_<N>_clients` over N texts arriving together. `cpu_share_...` is the
+model's CPU time per text over the server process's, which other jobs on the machine disturb
+less than texts/s. `load_client_cpu_share` is the load client's CPU time over the wall time
+(1.0: one whole core taken from the server).
+
 Writes a JSON file (default benchmarks/results/serve-<date>.json) and prints a table.
 """
 
@@ -70,6 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="before each server, wait up to this long for the CPUs to be >=85%% idle",
     )
+    p.add_argument("--ceiling-texts", type=int, default=640, help="texts for the model alone")
+    p.add_argument("--no-ceiling", action="store_true", help="skip the model-only ceiling")
     p.add_argument("--quick", action="store_true", help="300 requests, 8 and 32 clients")
     p.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/...)")
     args = p.parse_args(argv)
@@ -245,6 +258,7 @@ def summarize(latencies: list[float], errors: list[str], wall: float, cpu: float
         "p99_ms": round(float(np.percentile(ms, 99)), 1),
         "max_ms": round(float(ms.max()), 1),
         "load_client_cpu_s": round(cpu, 2),
+        "load_client_cpu_share": round(cpu / wall, 3),
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -276,6 +290,7 @@ def run_server(server: Server, client: Client, texts: list[str], args) -> dict[s
             # What other work on the machine took meanwhile: a noisy run shows here.
             others = busy_cpu_s() - machine0 - server_cpu - run["load_client_cpu_s"]
             run["server_cpu_s"] = round(server_cpu, 1)
+            run["server_cpu_ms_per_text"] = round(1000 * server_cpu / run["requests"], 2)
             run["others_cpu_s"] = round(max(others, 0.0), 1)
             if before is not None:
                 after = batch_stats(server.url)
@@ -333,6 +348,7 @@ def print_run(name: str, run: dict[str, Any]) -> None:
         f"{name:>10} {run['clients']:>3} clients: {run['requests_per_s']:>7.1f} req/s "
         f"p50 {run['p50_ms']:>6.1f} p95 {run['p95_ms']:>6.1f} p99 {run['p99_ms']:>6.1f} ms "
         f"errors {run['errors']}  batch {run.get('mean_batch_size', '-')}  "
+        f"CPU/text {run['server_cpu_ms_per_text']} ms  client CPU {run['load_client_cpu_share']:.0%}  "
         f"others' CPU {run.get('others_cpu_s', '-')} s of {(os.cpu_count() or 1) * run['wall_s']:.0f}",
         flush=True,
     )
@@ -374,6 +390,36 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def same_batches(run: dict[str, Any]) -> int | None:
+    """The arrival group of the model-only run that matches a batched server run: its mean
+    batch, rounded (None for one text per pass)."""
+    mean = run.get("mean_batch_size")
+    return round(mean) if mean and mean >= 1.5 else None
+
+
+def ceiling_shares(results: list[dict[str, Any]], ceiling: dict[str, Any]) -> dict[str, Any]:
+    """Each server run against the model alone on the same texts: texts/s and CPU per text
+    against the same batches (the server's mean batch; one text per pass unbatched), and
+    texts/s against N texts arriving together for N clients."""
+    from benchmarks.bench_serve_ceiling import ONE_PER_PASS, group_name
+
+    rate, cpu = ceiling["texts_per_s"], ceiling["cpu_ms_per_text"]
+    out: dict[str, Any] = {}
+    for result in results:
+        prefix = {"batched": "", "unbatched": "unbatched_"}.get(result["name"])
+        for run in result["runs"] if prefix is not None else []:
+            group = same_batches(run)
+            model = group_name(group) if group else ONE_PER_PASS
+            key, tps = f"{run['clients']}_clients", run["texts_per_s"]
+            out[f"{prefix}share_of_ceiling_{key}"] = round(tps / rate[model], 3)
+            out[f"{prefix}cpu_share_{key}"] = round(cpu[model] / run["server_cpu_ms_per_text"], 3)
+            together = group_name(run["clients"])
+            if not prefix and together in rate:
+                out[f"share_of_{run['clients']}_together_{key}"] = round(tps / rate[together], 3)
+            out[f"{prefix}load_client_cpu_share_{key}"] = run["load_client_cpu_share"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.model = str(Path(args.model).resolve())
@@ -397,7 +443,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{server.name}: {err}", file=sys.stderr)
             report["servers"].append({"name": server.name, "command": server.cmd,
                                       "failed": str(err)})  # fmt: skip
-    report["summary"] = summary([s for s in report["servers"] if "runs" in s])
+    done = [s for s in report["servers"] if "runs" in s]
+    report["summary"] = summary(done)
+    if not args.no_ceiling:
+        from benchmarks.bench_serve_ceiling import run_apart
+
+        texts_n = min(args.ceiling_texts, args.requests)
+        groups = set(args.clients) | {same_batches(run) for s in done for run in s["runs"]}
+        report["ceiling"] = run_apart(args.model, texts_n, sorted(groups - {None}))
+        report["summary"]["ceiling_texts_per_s"] = report["ceiling"]["texts_per_s"]
+        report["summary"].update(ceiling_shares(done, report["ceiling"]))
     report["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     common.write_json(output, report)
     print(json.dumps(report["summary"], indent=2))

@@ -112,3 +112,28 @@ def test_a_failing_batch_fails_its_callers_and_the_worker_goes_on():
 def test_nonsense_settings_are_refused(kwargs):
     with pytest.raises(ValueError):
         DynamicBatcher(lambda t: t, **kwargs)
+
+
+def test_texts_that_queued_while_a_batch_ran_go_as_soon_as_the_model_is_free():
+    # A wait of a minute: had the worker waited for company again, the result below would
+    # time out.
+    model = GatedModel()
+    batcher = DynamicBatcher(model, max_batch_size=2, max_wait_ms=60_000)
+    first = batcher.submit(["first", "second"])  # a full batch runs at once
+    assert model.entered.wait(30)
+    queued = batcher.submit(["a"])
+    model.gate.set()
+    assert first.result(30) == ["FIRST", "SECOND"]
+    assert queued.result(20) == ["A"]
+    assert model.batches == [["first", "second"], ["a"]]
+    batcher.stop(30)
+
+
+def test_a_text_that_finds_the_model_idle_waits_for_company():
+    model = GatedModel(hold_first=False)
+    batcher = DynamicBatcher(model, max_batch_size=2, max_wait_ms=60_000)
+    lone = batcher.submit(["x"])
+    company = batcher.submit(["y"])  # within the minute: the batch is full and runs
+    assert lone.result(30) == ["X"] and company.result(30) == ["Y"]
+    assert model.batches == [["x", "y"]]
+    batcher.stop(30)

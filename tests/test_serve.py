@@ -306,6 +306,9 @@ def test_newsclf_serve_drains_requests_in_flight_on_sigterm(spread_dir):
             caller.join(60)
         assert results == [200, 200, 200]
         assert server.wait(timeout=60) == 0, server.stderr.read().decode()
+        # The model's threads sleep between operations unless the environment chose.
+        policy = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+        assert f"OMP_WAIT_POLICY={policy}" in server.stderr.read().decode()
     finally:
         if server.poll() is None:
             server.kill()

@@ -47,7 +47,9 @@ from newsclf.serve.schema import (
     check_windows,
     format_answer,
     parse_request,
+    reads_in_windows,
 )
+from newsclf.serve.threads import WAIT_POLICY_ENV, sleep_between_operations
 
 # uvicorn configures this logger's output; messages here then read like the server's own.
 log = logging.getLogger("uvicorn.error")
@@ -202,8 +204,11 @@ def _add_predict_route(
             return slot.not_ready()
         try:
             parsed = parse_request(request, opts.max_texts, opts.max_chars)
-            # Tokenizing a request's texts to count its windows is CPU work: off the loop.
-            await asyncio.to_thread(check_windows, slot.classifier, parsed.texts, opts.max_windows)
+            if reads_in_windows(slot.classifier):  # else no tokenizing, and no thread hop
+                # Tokenizing a request's texts to count its windows is CPU work: off the loop.
+                await asyncio.to_thread(
+                    check_windows, slot.classifier, parsed.texts, opts.max_windows
+                )
             future = batcher.submit(parsed.texts)
         except RequestProblem as problem:
             return JSONResponse({"detail": str(problem)}, problem.status)
@@ -232,11 +237,13 @@ def serve(
 
     The port opens at once; /health answers 503 "loading" until the model is in memory.
     Without `options.api_key`, the key comes from $NEWSCLF_API_KEY when it is set; a server
-    other machines can reach without a key gets a warning.
+    other machines can reach without a key gets a warning. The model's threads sleep rather
+    than spin between operations unless $OMP_WAIT_POLICY says otherwise (`newsclf.serve.threads`).
     """
     import uvicorn
 
     find_model_dir(model_dir)  # a missing or incomplete model is refused before the port opens
+    policy = sleep_between_operations()  # before torch loads, which reads it once
     options = options or ServeOptions()
     if options.api_key is None and os.environ.get(API_KEY_ENV):
         options = dataclasses.replace(options, api_key=os.environ[API_KEY_ENV])
@@ -248,6 +255,7 @@ def serve(
         app, host=host, port=port, access_log=access_log, timeout_graceful_shutdown=30
     )
     server = uvicorn.Server(config)
+    log.info("model threads between operations: %s=%s", WAIT_POLICY_ENV, policy)
     app.state.model.on_failure = lambda _err: setattr(server, "should_exit", True)
     if threading.current_thread() is threading.main_thread():
         # uvicorn re-raises SIGTERM after its graceful shutdown; with the default handler that

@@ -1,9 +1,11 @@
 """Dynamic batching: texts from concurrent requests share one forward pass.
 
 A worker thread owns the model. Callers `submit` their texts and get a Future of their own rows,
-in their order. The worker takes up to `max_batch_size` queued texts, waiting at most
-`max_wait_ms` for more once the first has arrived, and runs them together. While it runs, the
-event loop keeps accepting requests, so the next batch fills up by itself under load.
+in their order. The worker takes up to `max_batch_size` queued texts and runs them together.
+A text that finds the model idle waits at most `max_wait_ms` for others to join it. While a
+batch runs, the event loop keeps accepting requests, so the next batch fills up by itself
+under load: texts that queued meanwhile have waited a whole batch already, and run as soon
+as the model is free (waiting for more then would leave the model idle).
 
 Being a thread rather than an asyncio task, it works with any event loop (uvicorn's, or a fresh
 one per request under a TestClient) and from plain synchronous code.
@@ -120,15 +122,20 @@ class DynamicBatcher:
             self._thread.start()
 
     def _work(self) -> None:
+        just_ran = False
         while True:
-            batch = self._next_batch()
+            batch = self._next_batch(just_ran)
             if not batch:
                 return
             self._run(batch)
+            just_ran = True
 
-    def _next_batch(self) -> list[tuple[_Request, int, str]]:
-        """Block until texts are queued, then wait up to max_wait for a fuller batch."""
+    def _next_batch(self, just_ran: bool) -> list[tuple[_Request, int, str]]:
+        """Texts that queued while the last batch ran, at once; else block until a text
+        arrives, then wait up to max_wait for a fuller batch."""
         with self._cond:
+            if just_ran and self._queue:
+                return self._take_locked()
             while not self._queue and not self._stopping:
                 self._cond.wait()
             deadline = time.monotonic() + self.max_wait
@@ -137,8 +144,11 @@ class DynamicBatcher:
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            take = min(self.max_batch_size, len(self._queue))
-            return [self._queue.popleft() for _ in range(take)]
+            return self._take_locked()
+
+    def _take_locked(self) -> list[tuple[_Request, int, str]]:
+        take = min(self.max_batch_size, len(self._queue))
+        return [self._queue.popleft() for _ in range(take)]
 
     def _run(self, batch: list[tuple[_Request, int, str]]) -> None:
         start = time.perf_counter()

@@ -140,12 +140,18 @@ def check_limits(texts: list[str], max_texts: int, max_chars: int) -> None:
             )
 
 
+def reads_in_windows(classifier: Classifier) -> bool:
+    """Whether a text may take several passes (long_texts chunks): only then are a request's
+    windows counted. Otherwise a text is one window, and max_texts already bounds those."""
+    return classifier.backend.reader.reading.mode == CHUNKS
+
+
 def check_windows(classifier: Classifier, texts: list[str], max_windows: int) -> None:
     """A model that reads long texts in windows (long_texts chunks) runs one pass per window:
     a request of more than `max_windows` windows is refused (413) before it is queued."""
+    if not reads_in_windows(classifier):
+        return
     reader = classifier.backend.reader
-    if reader.reading.mode != CHUNKS:
-        return  # one window per text, and max_texts already bounds those
     windows = reader.windows_needed(texts)
     if windows > max_windows:
         raise RequestProblem(
