@@ -24,8 +24,8 @@ SERVE_PRECISIONS = ("auto", "fp32", "bf16")
 # fp16 training needs a gradient scaler and pays only on GPUs (Accelerate refuses it on a CPU).
 FP16_TRAINING_DEVICES = ("cuda",)
 
-# bf16 on CPUs with bf16 instructions trains ~1.6x faster at equal accuracy (docs/performance.md:
-# 90.25% vs 90.26% on the full test split after a default run), so 'auto' picks it there.
+# bf16 on CPUs with bf16 instructions trains faster at equal accuracy (measured:
+# docs/performance.md), so 'auto' picks it there.
 AUTO_BF16_ON_CPU = True
 
 
@@ -78,8 +78,8 @@ def training_dtype(precision: str) -> torch.dtype | None:
 
 def cast_for_inference(model: Any, dtype: torch.dtype | None) -> Any:
     """Inference weights are stored in the autocast dtype once, rather than cast on every
-    forward by autocast (which still runs LayerNorm and softmax in fp32): ~15% faster on a
-    2-core CPU. Training keeps fp32 master weights."""
+    forward by autocast (which still runs LayerNorm and softmax in fp32): faster on a CPU
+    (docs/performance.md). Training keeps fp32 master weights."""
     return model if dtype is None else model.to(dtype)
 
 
