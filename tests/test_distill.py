@@ -277,3 +277,26 @@ def test_a_student_exports_to_onnx_like_any_model(student_run, tmp_path):
     assert info["max_abs_prob_diff_vs_pytorch"] < 1e-4
     clf = Classifier.from_onnx(tmp_path / "onnx")
     assert clf.predict(["Stocks rally"])[0].label in clf.label_names
+
+
+def test_the_teacher_logits_are_each_rows_own_in_row_order(teacher_run, tokenizer):
+    """Scored in length-sorted padded batches, each row gets the logits of its own unpadded
+    forward pass, in the rows' order."""
+    import datasets
+    import torch
+
+    from newsclf.data import tokenize
+    from newsclf.precision import TrainingPrecision
+    from newsclf.training.student import load_teacher, teacher_logits
+
+    texts = ["a short one", "a much longer text about stocks, markets and the earnings of banks",
+             "mid length text on football", "x"]  # fmt: skip
+    rows = tokenize(datasets.Dataset.from_dict({"text": texts, "label": [0, 1, 2, 3]}),
+                    tokenizer, 48)  # fmt: skip
+    teacher = load_teacher(teacher_run / "best_model")
+    cfg = TrainConfig(eval_batch_size=3)
+    got = teacher_logits(teacher, rows, tokenizer, cfg, TrainingPrecision("cpu"))
+    with torch.inference_mode():
+        for i, ids in enumerate(rows["input_ids"]):
+            own = teacher(input_ids=torch.tensor([ids])).logits[0].numpy()
+            assert got[i] == pytest.approx(own, abs=1e-5)

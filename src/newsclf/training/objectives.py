@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from newsclf.accuracy_options import check_loss_options_task
+from newsclf.distillation import LABELED_COLUMN, TEACHER_COLUMN
 from newsclf.errors import ConfigError
 from newsclf.task import MULTI_LABEL, PROBLEM_TYPES
 
@@ -185,8 +186,6 @@ class Distillation:
         class_weights: torch.Tensor | None,
         precision: TrainingPrecision,
     ) -> torch.Tensor:
-        from newsclf.distillation import LABELED_COLUMN, TEACHER_COLUMN
-
         labels, teacher = batch.pop("labels"), batch.pop(TEACHER_COLUMN)
         labeled = batch.pop(LABELED_COLUMN)
         logits = precision.forward(model, batch).logits

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from newsclf.data.tokenize import DOC_COLUMN
 from newsclf.distillation import (
     LABELED_COLUMN,
     TEACHER_COLUMN,
@@ -121,7 +122,7 @@ def add_teacher_targets(
         data.notes.append(f"distillation: {len(extra):,} rows from {cfg.unlabeled_data}")
     say(f"Teacher: scoring {len(rows):,} training rows ({cfg.distill_from})")
     teacher = load_teacher(find_model_dir(cfg.distill_from))
-    logits = teacher_logits(teacher, rows, tokenizer.pad_token_id or 0, cfg, precision)
+    logits = teacher_logits(teacher, rows, tokenizer, cfg, precision)
     return rows.add_column(TEACHER_COLUMN, logits.tolist())
 
 
@@ -142,31 +143,29 @@ def unlabeled_rows(path: str, data: LoadedData) -> datasets.Dataset:
 def teacher_logits(
     teacher: torch.nn.Module,
     rows: datasets.Dataset,
-    pad_id: int,
+    tokenizer: PreTrainedTokenizerBase,
     cfg: TrainConfig,
     precision: TrainingPrecision,
 ) -> np.ndarray:
-    """The teacher's logits for every tokenized row, in row order: shortest rows first in
-    batches of `eval_batch_size`, each padded to its own longest (as validation batches are)."""
+    """The teacher's logits for every tokenized row, in row order, from the batches validation
+    uses (`loaders.eval_loader`: shortest rows first, each padded to its own longest)."""
     import numpy as np
     import torch
     from tqdm.auto import tqdm
 
     from newsclf.quiet import show_progress
-    from newsclf.training.loaders import token_rows
+    from newsclf.training.loaders import eval_loader
 
-    table = token_rows(rows, pad_id)
-    order = np.argsort(table.lengths.numpy(), kind="stable")
-    out = np.zeros((len(order), teacher.config.num_labels), dtype=np.float32)
+    loader = eval_loader(cfg, tokenizer, rows)
+    out = np.zeros((len(rows), teacher.config.num_labels), dtype=np.float32)
     teacher.to(torch.device(precision.device_type)).eval()
-    starts = range(0, len(order), cfg.eval_batch_size)
+    batches = zip(loader.batch_sampler, loader, strict=True)  # each batch's row ids, the batch
     with torch.inference_mode():
-        for start in tqdm(starts, desc="Teacher", disable=not show_progress(cfg.quiet)):
-            ids = order[start : start + cfg.eval_batch_size].tolist()
-            batch = table.collate(ids)
-            batch = {k: v.to(teacher.device) for k, v in batch.items() if k not in _NOT_INPUTS}
-            out[ids] = precision.forward(teacher, batch).logits.float().cpu().numpy()
+        for ids, batch in tqdm(batches, total=len(loader), desc="Teacher",
+                               disable=not show_progress(cfg.quiet)):  # fmt: skip
+            inputs = {k: v.to(teacher.device) for k, v in batch.items() if k not in _NOT_INPUTS}
+            out[ids] = precision.forward(teacher, inputs).logits.float().cpu().numpy()
     return out
 
 
-_NOT_INPUTS = ("labels", LABELED_COLUMN, TEACHER_COLUMN)
+_NOT_INPUTS = ("labels", DOC_COLUMN, LABELED_COLUMN, TEACHER_COLUMN)
